@@ -1,0 +1,121 @@
+"""Any raster to one band of model input: band choice, luminance, validity mask, normalisation.
+
+Rule for values: 8-bit (Byte) data maps as is, v/255 onto the model's input range. Every deeper type
+is stretched linearly between the 0.5th and 99.5th percentiles of its valid pixels (estimated on an
+overview of at most SAMPLE_SIZE pixels a side of the whole band, so every tile gets the same stretch)
+and clipped. RGB(A) becomes Rec. 601 luma, Y = 0.299 R + 0.587 G + 0.114 B.
+"""
+import numpy as np
+from osgeo import gdal
+
+from .errors import EngineError
+
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+LUMA_FORMULA = "Rec. 601 luma Y = 0.299 R + 0.587 G + 0.114 B"
+STRETCH_PERCENTILES = (0.5, 99.5)
+SAMPLE_SIZE = 2048
+
+
+def _is_alpha(band):
+    return band.GetColorInterpretation() == gdal.GCI_AlphaBand
+
+
+def choose_bands(ds, band=None):
+    """Return (band numbers, description) for the bands that make the single-band image."""
+    count = ds.RasterCount
+    if band is not None:
+        if not 1 <= band <= count:
+            raise EngineError(f"BAND={band} does not exist: the raster has {count} band(s) (1..{count}).")
+        return [band], f"band {band}"
+    if count == 1:
+        return [1], "band 1"
+    if count == 2 and _is_alpha(ds.GetRasterBand(2)):
+        return [1], "band 1 (band 2 is alpha, used as mask)"
+    if count == 3 or (count == 4 and _is_alpha(ds.GetRasterBand(4))):
+        return [1, 2, 3], f"RGB bands 1-3 as {LUMA_FORMULA}" + (" (band 4 alpha as mask)" if count == 4 else "")
+    raise EngineError(f"The raster has {count} bands and is neither gray, gray+alpha, RGB nor RGBA: "
+                      f"set BAND to the band number (1..{count}) to use.")
+
+
+class SingleBandSource:
+    """Reads windows of a GDAL dataset as one float32 band in the model's input range, plus validity."""
+
+    def __init__(self, ds, band=None, input_range=(-1.0, 1.0)):
+        self.ds = ds
+        self.band_numbers, self.description = choose_bands(ds, band)
+        self.bands = [ds.GetRasterBand(n) for n in self.band_numbers]
+        dtype = self.bands[0].DataType
+        if gdal.DataTypeIsComplex(dtype):
+            raise EngineError(f"Complex data ({gdal.GetDataTypeName(dtype)}) cannot be read as an image: "
+                              "convert it to amplitude first (e.g. Raster calculator abs()).")
+        self.is_byte = all(b.DataType == gdal.GDT_Byte for b in self.bands)
+        self.palette = self._palette_luma()
+        self.input_range = input_range
+        self.low, self.high = self._value_range()
+
+    def _palette_luma(self):
+        table = self.bands[0].GetColorTable() if len(self.bands) == 1 else None
+        if table is None:
+            return None
+        entries = np.array([table.GetColorEntry(i)[:3] for i in range(table.GetCount())], dtype=np.float32)
+        lut = np.zeros(256, dtype=np.float32)
+        lut[:len(entries)] = entries[:256] @ np.array(LUMA_WEIGHTS, dtype=np.float32)
+        self.description += " (palette colours as luma)"
+        return lut
+
+    def _raw(self, x0, y0, w, h, buf_w=None, buf_h=None):
+        """Single band in source units (float64) and validity, optionally decimated (nearest)."""
+        x0, y0, w, h = int(x0), int(y0), int(w), int(h)
+        buf_w, buf_h = int(buf_w or w), int(buf_h or h)
+        valid = np.ones((buf_h, buf_w), dtype=bool)
+        planes = []
+        for band in self.bands:
+            data = band.ReadAsArray(x0, y0, w, h, buf_xsize=buf_w, buf_ysize=buf_h)
+            mask = band.GetMaskBand().ReadAsArray(x0, y0, w, h, buf_xsize=buf_w, buf_ysize=buf_h)
+            if data is None or mask is None:
+                raise EngineError(f"GDAL could not read pixels ({x0},{y0},{w}x{h}) of the input: "
+                                  f"{gdal.GetLastErrorMsg() or 'unknown error'}")
+            data = data.astype(np.float64)
+            valid &= (mask > 0) & np.isfinite(data)
+            planes.append(data)
+        if len(planes) == 3:
+            value = sum(weight * plane for weight, plane in zip(LUMA_WEIGHTS, planes))
+        elif self.palette is not None:
+            value = self.palette[np.clip(planes[0], 0, 255).astype(np.intp)].astype(np.float64)
+        else:
+            value = planes[0]
+        value[~valid] = 0.0
+        return value, valid
+
+    def _value_range(self):
+        """Source values that map to the ends of the input range; errors on empty or constant data."""
+        width, height = self.ds.RasterXSize, self.ds.RasterYSize
+        scale = min(1.0, SAMPLE_SIZE / max(width, height))
+        sample, valid = self._raw(0, 0, width, height, max(1, round(width * scale)), max(1, round(height * scale)))
+        values = sample[valid]
+        if values.size == 0:
+            raise EngineError("The input has no valid pixel (all nodata, masked or NaN): nothing to infer from.")
+        if values.min() == values.max():
+            raise EngineError(f"The input is constant ({values.min():g} everywhere): a flat image holds no "
+                              "shading to infer relief from.")
+        if self.is_byte or self.palette is not None:
+            return 0.0, 255.0
+        low, high = np.percentile(values, STRETCH_PERCENTILES)
+        if high <= low:
+            low, high = float(values.min()), float(values.max())
+        return float(low), float(high)
+
+    def read(self, x0, y0, w, h):
+        """(values float32 in the input range, valid bool) for a window at full resolution."""
+        value, valid = self._raw(x0, y0, w, h)
+        unit = np.clip((value - self.low) / (self.high - self.low), 0.0, 1.0)
+        lo, hi = self.input_range
+        out = (lo + unit * (hi - lo)).astype(np.float32)
+        out[~valid] = lo
+        return out, valid
+
+    def stretch_note(self):
+        if self.is_byte or self.palette is not None:
+            return "8-bit values mapped as is (v/255)"
+        p0, p1 = STRETCH_PERCENTILES
+        return f"stretched from {self.low:g} (p{p0}) to {self.high:g} (p{p1})"

@@ -1,0 +1,235 @@
+"""read → single band → pad/tile → infer → crop/blend → rescale → write, for one raster."""
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .bands import SingleBandSource
+from .errors import Cancelled, EngineError
+from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
+from .runtime import open_model
+from .sun import clockwise_turn, rotate_back, rotate_clockwise
+from .tiling import axis_starts, feather_weights, fill_invalid, mirror_pad, round_up
+
+LARGE_RASTER_MODES = ("tile", "fit")
+DEFAULT_ELEVATION_RANGE = (0.0, 39586.0)
+FIT_CHUNK_PIXELS = 16_000_000  # full-resolution pixels held at once while downsampling or upsampling
+
+
+@dataclass
+class EstimateOptions:
+    model_path: str
+    band: int = None                 # 1-based; needed for rasters that are not gray, RGB or RGBA
+    device: str = "auto"             # auto | cpu | gpu
+    sun_azimuth: float = None        # degrees clockwise from north; None: image used as it is
+    large_raster: str = "tile"       # tile: native resolution; fit: scale to the model size and back
+    elevation_min: float = DEFAULT_ELEVATION_RANGE[0]
+    elevation_max: float = DEFAULT_ELEVATION_RANGE[1]
+    overlap: int = 128               # px shared by neighbouring tiles, cross-faded
+    threads: int = None              # onnxruntime intra-op threads; None: onnxruntime's default
+
+
+@dataclass
+class EstimateReport:
+    output_path: str
+    provider: str
+    model: str
+    tiles: int
+    seconds: float
+    warnings: list = field(default_factory=list)
+
+
+class TilePredictor:
+    """Runs the model on one filled window: turn to the canonical sun, mirror-pad, infer, undo, rescale."""
+
+    def __init__(self, model, options):
+        self.model = model
+        self.card = model.card
+        self.turn = clockwise_turn(options.sun_azimuth, self.card.sun_azimuth_deg)
+        low, high = self.card.output_range
+        self.gain = (options.elevation_max - options.elevation_min) / (high - low)
+        self.offset = options.elevation_min - low * self.gain
+
+    def predict(self, values):
+        turned = rotate_clockwise(values, self.turn) if self.turn else values
+        size, multiple = self.card.input_size, self.card.input_multiple
+        height = max(size, round_up(turned.shape[0], multiple))
+        width = max(size, round_up(turned.shape[1], multiple))
+        padded, (top, left) = mirror_pad(turned, height, width)
+        output = self.model.run(padded[np.newaxis, np.newaxis].astype(np.float32))[0, 0]
+        output = output[top:top + turned.shape[0], left:left + turned.shape[1]]
+        if self.turn:
+            output = rotate_back(output, self.turn, values.shape)
+        return (output * self.gain + self.offset).astype(np.float32)
+
+
+def _check_options(options):
+    if options.large_raster not in LARGE_RASTER_MODES:
+        raise EngineError(f"LARGE_RASTER must be one of {', '.join(LARGE_RASTER_MODES)}, "
+                          f"not '{options.large_raster}'.")
+    if not options.elevation_max > options.elevation_min:
+        raise EngineError(f"ELEVATION_MAX ({options.elevation_max:g}) must be greater than "
+                          f"ELEVATION_MIN ({options.elevation_min:g}).")
+    if options.sun_azimuth is not None and not np.isfinite(options.sun_azimuth):
+        raise EngineError("SUN_AZIMUTH must be a finite number of degrees.")
+
+
+class _Progress:
+    def __init__(self, total, progress, is_canceled):
+        self.total, self.done = max(total, 1), 0
+        self.progress, self.is_canceled = progress, is_canceled
+
+    def check(self):
+        if self.is_canceled and self.is_canceled():
+            raise Cancelled()
+
+    def step(self):
+        self.done += 1
+        if self.progress:
+            self.progress(100.0 * self.done / self.total)
+
+
+def _run_tiles(source, predictor, writer, options, tracker):
+    """Native resolution: overlapping model-sized windows, cross-faded, written strip by strip.
+
+    Each tile predicts relief above its own minimum, so every new tile is shifted to agree on
+    average with what earlier tiles already put in the overlap before it is blended in.
+    """
+    width, height = source.ds.RasterXSize, source.ds.RasterYSize
+    tile = predictor.card.input_size
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    ys, xs = axis_starts(height, tile, options.overlap), axis_starts(width, tile, options.overlap)
+    weights = feather_weights(tile_h, tile_w, options.overlap)
+    total = np.zeros((tile_h, width), np.float64)
+    weight_sum = np.zeros((tile_h, width), np.float64)
+    valid_rows = np.zeros((tile_h, width), bool)
+    for row, y0 in enumerate(ys):
+        for x0 in xs:
+            tracker.check()
+            values, valid = source.read(x0, y0, tile_w, tile_h)
+            window = np.s_[:, x0:x0 + tile_w]
+            valid_rows[window] |= valid
+            if valid.any():
+                elevation = predictor.predict(fill_invalid(values, valid))
+                elevation += _offset_to_neighbours(elevation, total[window], weight_sum[window], valid)
+                total[window] += elevation * weights
+                weight_sum[window] += weights
+            tracker.step()
+        done = (ys[row + 1] if row + 1 < len(ys) else height) - y0
+        covered = weight_sum[:done] > 0
+        blended = np.divide(total[:done], weight_sum[:done], out=np.zeros_like(total[:done]), where=covered)
+        writer.write(y0, blended, valid_rows[:done] & covered)
+        for buffer in (total, weight_sum, valid_rows):
+            buffer[:tile_h - done] = buffer[done:]
+            buffer[tile_h - done:] = 0
+    return len(xs) * len(ys)
+
+
+def _offset_to_neighbours(elevation, total, weight_sum, valid):
+    shared = (weight_sum > 0) & valid
+    if not shared.any():
+        return 0.0
+    earlier = total[shared] / weight_sum[shared]
+    return float(np.average(earlier - elevation[shared], weights=weight_sum[shared]))
+
+
+def _bin_edges(length, bins):
+    return np.floor(np.arange(bins + 1) * length / bins).astype(np.intp)
+
+
+def _downsample(source, small_h, small_w, tracker):
+    """Mask-aware box average of the whole raster onto a small_h × small_w grid, read in strips."""
+    width, height = source.ds.RasterXSize, source.ds.RasterYSize
+    row_edges, col_edges = _bin_edges(height, small_h), _bin_edges(width, small_w)
+    rows_per_chunk = max(1, int(FIT_CHUNK_PIXELS / (width * height / small_h)))
+    sums = np.zeros((small_h, small_w)); counts = np.zeros((small_h, small_w))
+    for first in range(0, small_h, rows_per_chunk):
+        tracker.check()
+        last = min(first + rows_per_chunk, small_h)
+        y0, y1 = row_edges[first], row_edges[last]
+        values, valid = source.read(0, y0, width, y1 - y0)
+        starts = row_edges[first:last] - y0
+        for target, data in ((sums, np.where(valid, values, 0.0)), (counts, valid.astype(np.float64))):
+            by_rows = np.add.reduceat(data, starts, axis=0)
+            target[first:last] = np.add.reduceat(by_rows, col_edges[:-1], axis=1)
+    valid_small = counts > 0
+    return np.divide(sums, counts, out=np.zeros_like(sums), where=valid_small).astype(np.float32), valid_small
+
+
+def _linear_weights(out_length, in_length):
+    """Source indices and weights for pixel-centre-aligned linear resampling along one axis."""
+    position = np.clip((np.arange(out_length) + 0.5) * in_length / out_length - 0.5, 0, in_length - 1)
+    lower = np.floor(position).astype(np.intp)
+    upper = np.minimum(lower + 1, in_length - 1)
+    return lower, upper, (position - lower).astype(np.float32)
+
+
+def _run_fit(source, predictor, writer, tracker):
+    """As JMARS: scale the raster to fit the model input, infer once, scale the DTM back up."""
+    width, height = source.ds.RasterXSize, source.ds.RasterYSize
+    scale = predictor.card.input_size / max(width, height)
+    small_h, small_w = max(1, round(height * scale)), max(1, round(width * scale))
+    small, small_valid = _downsample(source, small_h, small_w, tracker)
+    tracker.step()
+    small_dtm = predictor.predict(fill_invalid(small, small_valid))
+    tracker.step()
+    col_lo, col_hi, col_t = _linear_weights(width, small_w)
+    row_lo, row_hi, row_t = _linear_weights(height, small_h)
+    rows_per_chunk = max(1, FIT_CHUNK_PIXELS // width)
+    for y0 in range(0, height, rows_per_chunk):
+        tracker.check()
+        y1 = min(y0 + rows_per_chunk, height)
+        t = row_t[y0:y1, None]
+        rows = small_dtm[row_lo[y0:y1]] * (1 - t) + small_dtm[row_hi[y0:y1]] * t
+        dtm = rows[:, col_lo] * (1 - col_t) + rows[:, col_hi] * col_t
+        _, valid = source.read(0, y0, width, y1 - y0)
+        writer.write(y0, dtm, valid)
+    tracker.step()
+    return 1
+
+
+def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=None, log=None):
+    """Estimate a DTM for the raster at input_path and write it to output_path (all or nothing).
+
+    progress(percent) is called after each tile; is_canceled() is polled between tiles; log(text)
+    receives the human-readable lines (which provider ran, warnings). Raises EngineError.
+    """
+    started = time.perf_counter()
+    log = log or (lambda text: None)
+    _check_options(options)
+    check_destination(input_path, output_path)
+    model, runtime_warning = open_model(options.model_path, options.device, options.threads)
+    card = model.card
+    ds = open_input(input_path)
+    source = SingleBandSource(ds, options.band, card.input_range)
+    warnings = [w for w in (runtime_warning, georeferencing_warning(ds)) if w]
+    for warning in warnings:
+        log(f"Warning: {warning}")
+    log(f"Inference with {card.summary()} on {model.provider}; input {source.description}, "
+        f"{source.stretch_note()}.")
+    predictor = TilePredictor(model, options)
+    if predictor.turn:
+        log(f"Sun azimuth {options.sun_azimuth:g}° turned {predictor.turn:g}° clockwise to the model's "
+            f"canonical {card.sun_azimuth_deg:g}°.")
+    width, height = ds.RasterXSize, ds.RasterYSize
+    fit = options.large_raster == "fit" and max(width, height) > card.input_size
+    tile_count = 3 if fit else (len(axis_starts(width, card.input_size, options.overlap))
+                                * len(axis_starts(height, card.input_size, options.overlap)))
+    tracker = _Progress(tile_count, progress, is_canceled)
+    writer = AtomicDtmWriter(output_path, ds, f"Estimated relief ({card.name})")
+    try:
+        tiles = _run_fit(source, predictor, writer, tracker) if fit else \
+            _run_tiles(source, predictor, writer, options, tracker)
+        writer.commit({
+            "DTM_MODEL": card.summary(), "DTM_PROVIDER": model.provider,
+            "DTM_INPUT_BANDS": source.description, "DTM_INPUT_SCALING": source.stretch_note(),
+            "DTM_LARGE_RASTER": "fit" if fit else "tile",
+            "DTM_SUN_AZIMUTH": "" if options.sun_azimuth is None else f"{options.sun_azimuth:g}",
+            "DTM_ELEVATION_RANGE": f"{options.elevation_min:g},{options.elevation_max:g}",
+        })
+    except BaseException:
+        writer.discard()
+        raise
+    seconds = time.perf_counter() - started
+    log(f"DTM written to {output_path}: {tiles} model run(s) in {seconds:.1f} s on {model.provider}.")
+    return EstimateReport(output_path, model.provider, card.summary(), tiles, seconds, warnings)

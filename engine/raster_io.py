@@ -1,0 +1,118 @@
+"""GDAL input and an all-or-nothing output: pixels go to a temporary file beside the destination,
+which is renamed over it only once complete, so a failure never leaves a half-written DTM."""
+import os
+import uuid
+
+import numpy as np
+from osgeo import gdal
+
+from .errors import EngineError
+
+gdal.UseExceptions()
+
+NODATA = -32768.0
+GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER"]
+
+
+def open_input(path):
+    try:
+        ds = gdal.Open(path, gdal.GA_ReadOnly)
+    except RuntimeError as exc:
+        raise EngineError(f"Cannot open the input as a raster: {path} ({exc}).") from None
+    if ds is None or ds.RasterCount == 0:
+        raise EngineError(f"The input has no raster band: {path}")
+    return ds
+
+
+def georeferencing_warning(ds):
+    has_transform = ds.GetGeoTransform(can_return_null=True) is not None
+    if not has_transform and not ds.GetProjection():
+        return ("The input has no CRS and no geotransform: the DTM is computed in pixel space and "
+                "shares the input's pixel grid only.")
+    if not ds.GetProjection():
+        return "The input has no CRS: the DTM gets the same geotransform and no CRS."
+    return None
+
+
+def _driver_for(path):
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    if extension in ("tif", "tiff", ""):
+        return "GTiff"
+    for index in range(gdal.GetDriverCount()):
+        driver = gdal.GetDriver(index)
+        meta = driver.GetMetadata()
+        if extension in (meta.get("DMD_EXTENSIONS") or "").split() and meta.get("DCAP_RASTER") == "YES" \
+                and (meta.get("DCAP_CREATECOPY") == "YES" or meta.get("DCAP_CREATE") == "YES"):
+            return driver.ShortName
+    raise EngineError(f"No GDAL raster driver writes '.{extension}' files; use .tif for GeoTIFF.")
+
+
+def check_destination(input_path, output_path):
+    """Refuse destinations that would destroy the input or cannot be written, before any work."""
+    if not output_path:
+        raise EngineError("No output path was given.")
+    if os.path.exists(input_path) and os.path.realpath(input_path) == os.path.realpath(output_path):
+        raise EngineError(f"OUTPUT is the input file itself ({output_path}); choose another file name.")
+    folder = os.path.dirname(os.path.abspath(output_path))
+    if not os.path.isdir(folder):
+        raise EngineError(f"The output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise EngineError(f"The output folder is not writable: {folder}")
+    return _driver_for(output_path)
+
+
+class AtomicDtmWriter:
+    """Float32 single-band DTM on the input's grid, written window by window into a temporary GeoTIFF."""
+
+    def __init__(self, output_path, like_ds, description):
+        self.output_path = output_path
+        self.driver = check_destination("", output_path)
+        folder = os.path.dirname(os.path.abspath(output_path))
+        self.temp_path = os.path.join(folder, f".{os.path.basename(output_path)}.{uuid.uuid4().hex[:8]}.partial.tif")
+        try:
+            self.ds = gdal.GetDriverByName("GTiff").Create(
+                self.temp_path, like_ds.RasterXSize, like_ds.RasterYSize, 1, gdal.GDT_Float32, GTIFF_OPTIONS)
+        except RuntimeError as exc:
+            raise EngineError(f"Cannot create the output in {folder}: {exc}") from None
+        transform = like_ds.GetGeoTransform(can_return_null=True)
+        if transform is not None:
+            self.ds.SetGeoTransform(transform)
+        if like_ds.GetProjection():
+            self.ds.SetProjection(like_ds.GetProjection())
+        self.band = self.ds.GetRasterBand(1)
+        self.band.SetNoDataValue(NODATA)
+        self.band.SetDescription(description)
+        self.band.SetUnitType("m")
+
+    def write(self, y0, values, valid):
+        rows = np.where(valid, values, NODATA).astype(np.float32)
+        self.band.WriteArray(rows, 0, y0)
+
+    def commit(self, metadata):
+        """Compute statistics, close and move the finished file over the destination."""
+        self.ds.SetMetadata(metadata)
+        self.band.ComputeStatistics(False)
+        self.ds.FlushCache()
+        self.ds = self.band = None
+        try:
+            if self.driver == "GTiff":
+                os.replace(self.temp_path, self.output_path)
+            else:
+                self._translate()
+        finally:
+            self.discard()
+
+    def _translate(self):
+        base, extension = os.path.splitext(self.temp_path)
+        converted = base + ".converted" + os.path.splitext(self.output_path)[1]
+        try:
+            gdal.Translate(converted, self.temp_path, format=self.driver)
+        except RuntimeError as exc:
+            raise EngineError(f"GDAL could not write the {self.driver} output: {exc}") from None
+        os.replace(converted, self.output_path)
+
+    def discard(self):
+        self.ds = self.band = None
+        for path in (self.temp_path, self.temp_path + ".aux.xml"):
+            if os.path.exists(path):
+                os.remove(path)

@@ -1,0 +1,156 @@
+"""onnxruntime sessions: honest provider choice, model validation and a per-(file, device) cache.
+
+onnxruntime-gpu lists CUDAExecutionProvider even where no CUDA library loads; asking for it then
+logs errors and silently falls back to CPU. We probe with the logger muted and report the provider
+the session really uses.
+"""
+import os
+import threading
+
+from .errors import EngineError
+from .model_card import ModelCard
+
+DEVICES = ("auto", "cpu", "gpu")
+GPU_PROVIDERS = ("CUDAExecutionProvider", "ROCMExecutionProvider", "DmlExecutionProvider",
+                 "CoreMLExecutionProvider")
+INSTALL_HINT = ("Install it into the Python that QGIS uses, e.g. `python3 -m pip install onnxruntime-gpu` "
+                "(or `onnxruntime` for CPU only) — see the plugin's README.")
+
+_cache = {}
+_cache_lock = threading.Lock()
+
+
+def import_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise EngineError(f"onnxruntime is not installed ({exc}). {INSTALL_HINT}") from None
+    return onnxruntime
+
+
+class ModelSession:
+    """A validated onnxruntime session, its model card and the provider that really runs it."""
+
+    def __init__(self, session, card, provider):
+        self.session = session
+        self.card = card
+        self.provider = provider
+        self.input_name = session.get_inputs()[0].name
+        self.output_name = session.get_outputs()[0].name
+        # onnxruntime's run() is thread-safe, but serialising keeps memory flat when two
+        # QGIS tasks share one session.
+        self.lock = threading.Lock()
+
+    def run(self, batch):
+        with self.lock:
+            return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+def _muted_session(ort, path, providers, options):
+    """Create a session with onnxruntime's logger silenced, so a failed CUDA load prints nothing."""
+    ort.set_default_logger_severity(4)
+    try:
+        return ort.InferenceSession(path, sess_options=options, providers=providers)
+    finally:
+        ort.set_default_logger_severity(2)
+
+
+def _session_options(ort, threads):
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return options
+
+
+def _open(ort, path, device, threads):
+    available = ort.get_available_providers()
+    gpu = [p for p in GPU_PROVIDERS if p in available]
+    options = _session_options(ort, threads)
+    if device in ("auto", "gpu") and gpu:
+        try:
+            session = _muted_session(ort, path, [gpu[0], "CPUExecutionProvider"], options)
+            if session.get_providers()[0] == gpu[0]:
+                return session, gpu[0], None
+            reason = f"{gpu[0]} is installed but could not start (no usable GPU driver/CUDA libraries)"
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many types for a broken GPU stack
+            reason = f"{gpu[0]} failed to start: {str(exc).splitlines()[0]}"
+    else:
+        reason = "this onnxruntime has no GPU provider" if not gpu else None
+    if device == "gpu":
+        raise EngineError(f"DEVICE=gpu was requested but no GPU provider works: {reason}. "
+                          f"Available providers: {', '.join(available)}. Use DEVICE=auto or cpu, or "
+                          "install onnxruntime-gpu with a matching CUDA/cuDNN.")
+    session = ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+    warning = f"GPU not used: {reason}; running on CPU." if device == "auto" and reason else None
+    return session, "CPUExecutionProvider", warning
+
+
+def _validate_io(session, path):
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) < 1:
+        raise EngineError(f"{path} is not a DTM model: it must have exactly one input and one output "
+                          f"(has {len(inputs)} inputs, {len(outputs)} outputs).")
+    for kind, arg in (("input", inputs[0]), ("output", outputs[0])):
+        shape = arg.shape
+        if len(shape) != 4:
+            raise EngineError(f"{path} is not a DTM model: its {kind} '{arg.name}' has rank {len(shape)}; "
+                              "expected [N, 1, H, W].")
+        if shape[1] != 1:
+            raise EngineError(f"{path} is not a DTM model: its {kind} '{arg.name}' has {shape[1]} channels; "
+                              "expected 1 (single-band image in, elevation out).")
+        if "float" not in arg.type:
+            raise EngineError(f"{path} is not a DTM model: its {kind} is {arg.type}, expected float32.")
+
+
+def open_model(path, device="auto", threads=None):
+    """Return (ModelSession, warning or None); sessions are cached per (file, mtime, device, threads)."""
+    if device not in DEVICES:
+        raise EngineError(f"Unknown device '{device}'; choose one of {', '.join(DEVICES)}.")
+    if not os.path.isfile(path):
+        raise EngineError(f"Model file not found: {path}")
+    key = (os.path.realpath(path), os.path.getmtime(path), device, threads)
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key], None
+        ort = import_onnxruntime()
+        try:
+            session, provider, warning = _open(ort, path, device, threads)
+        except EngineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a corrupt file raises onnxruntime-specific errors
+            raise EngineError(f"Cannot load the model {path}: it is missing, truncated or not an ONNX "
+                              f"model ({str(exc).splitlines()[0]}).") from None
+        _validate_io(session, path)
+        try:
+            card = ModelCard.from_metadata(path, session.get_modelmeta().custom_metadata_map)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+        model = ModelSession(session, card, provider)
+        _cache[key] = model
+        return model, warning
+
+
+def read_model_card(path):
+    """The card of a model file, without keeping a GPU session around."""
+    return open_model(path, device="cpu")[0].card
+
+
+def working_providers(model_path):
+    """Providers that really start a session for this model here (GPU ones are probed)."""
+    ort = import_onnxruntime()
+    return [p for p in ort.get_available_providers()
+            if p not in GPU_PROVIDERS or _provider_starts(ort, p, model_path)]
+
+
+def _provider_starts(ort, provider, model_path):
+    try:
+        session = _muted_session(ort, model_path, [provider, "CPUExecutionProvider"], _session_options(ort, 1))
+    except Exception:  # noqa: BLE001 - any failure means the provider does not work here
+        return False
+    return session.get_providers()[0] == provider
+
+
+def clear_cache():
+    with _cache_lock:
+        _cache.clear()

@@ -1,0 +1,61 @@
+"""Small ONNX models built with the onnx helper API, standing in for trained generators in fast tests."""
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+import numpy as np
+
+CARD = {
+    "name": "Test identity", "version": "0.0.1", "architecture": "identity", "input_size": "1024",
+    "input_multiple": "8", "input_normalisation": "8-bit v/127.5-1", "input_range": "-1,1",
+    "output_range": "-1,1", "sun_azimuth_deg": "270", "training_gsd_m": "50", "license": "GPL-2.0-or-later",
+}
+
+
+def _model(nodes, inputs, outputs, initializers=(), card=CARD):
+    graph = helper.make_graph(nodes, "fixture", inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if card is not None:
+        helper.set_model_props(model, dict(card))
+    onnx.checker.check_model(model)
+    return model
+
+
+def _io(name, channels=1, rank=4):
+    shape = ["N", channels, "H", "W"][:rank] if rank <= 4 else ["N", channels, "H", "W", "D"]
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def identity(path, card=CARD, scale=1.0, bias=0.0):
+    """elevation = scale * image + bias: every engine step can be checked exactly."""
+    nodes = [helper.make_node("Mul", ["image", "scale"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "bias"], ["elevation"])]
+    inits = [numpy_helper.from_array(np.array(scale, np.float32), "scale"),
+             numpy_helper.from_array(np.array(bias, np.float32), "bias")]
+    onnx.save(_model(nodes, [_io("image")], [_io("elevation")], inits, card), path)
+    return path
+
+
+def box_blur(path, card=CARD, size=9):
+    """A size×size mean filter (zero-padded): its borders show whether padding and cropping line up."""
+    kernel = np.full((1, 1, size, size), 1.0 / size ** 2, np.float32)
+    node = helper.make_node("Conv", ["image", "kernel"], ["elevation"], pads=[size // 2] * 4)
+    onnx.save(_model([node], [_io("image")], [_io("elevation")],
+                     [numpy_helper.from_array(kernel, "kernel")], card), path)
+    return path
+
+
+def wrong_channels(path, channels=3):
+    node = helper.make_node("Identity", ["image"], ["elevation"])
+    onnx.save(_model([node], [_io("image", channels)], [_io("elevation", channels)]), path)
+    return path
+
+
+def wrong_rank(path):
+    node = helper.make_node("Identity", ["image"], ["elevation"])
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["H", "W"]) for n in ("image", "elevation")]
+    onnx.save(_model([node], [io[0]], [io[1]]), path)
+    return path
+
+
+def without_card(path):
+    return identity(path, card=None)
