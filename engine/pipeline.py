@@ -100,8 +100,8 @@ def _run_tiles(source, predictor, writer, options, tracker):
     tile_h, tile_w = min(tile, height), min(tile, width)
     ys, xs = axis_starts(height, tile, options.overlap), axis_starts(width, tile, options.overlap)
     weights = feather_weights(tile_h, tile_w, options.overlap)
-    total = np.zeros((tile_h, width), np.float64)
-    weight_sum = np.zeros((tile_h, width), np.float64)
+    total = np.zeros((tile_h, width), np.float32)
+    weight_sum = np.zeros((tile_h, width), np.float32)
     valid_rows = np.zeros((tile_h, width), bool)
     for row, y0 in enumerate(ys):
         for x0 in xs:
