@@ -13,7 +13,7 @@ from .tiling import axis_starts, feather_weights, fill_invalid, mirror_pad, roun
 
 LARGE_RASTER_MODES = ("tile", "fit")
 DEFAULT_ELEVATION_RANGE = (0.0, 39586.0)
-FIT_CHUNK_PIXELS = 16_000_000  # full-resolution pixels held at once while downsampling or upsampling
+FIT_CHUNK_PIXELS = 4_000_000  # full-resolution pixels held at once while downsampling or upsampling
 
 
 @dataclass
