@@ -1,0 +1,1 @@
+"""Offline training code for the DTM generators (never imported by the plugin)."""
