@@ -1,0 +1,142 @@
+"""Accuracy metrics of an estimated DTM against the true DEM (numpy + scipy only).
+
+Every function takes two 2-D float arrays of the same shape in which NaN marks an invalid pixel;
+a pixel counts only where both are finite. `case_metrics` first crops `border` pixels on each
+side (gdaldem's edge pixels are extrapolated), then computes:
+
+* ``r``            Pearson r of prediction and truth (global shape; scale and offset free);
+* ``detail_r``     Pearson r of the high-pass parts, x - G_sigma(x) with sigma = 8 px;
+* ``ssim``         mean SSIM (Wang et al. 2004) of both arrays, each min-max normalised to [0, 1]
+                   over its valid pixels: Gaussian window sigma 1.5 px (truncated at 3.5 sigma,
+                   11×11 like scikit-image's ``gaussian_weights=True``), C1 = 0.01², C2 = 0.03²,
+                   data range 1, population (weighted) moments; the map is averaged over pixels
+                   whose whole window lies inside the valid area (5 px from its edges);
+* ``relief_rmse_m`` RMSE in metres of (pred - min pred) against (truth - min truth).
+
+Blurs of masked arrays are normalised convolutions, G(m·x) / G(m), so invalid pixels never leak; the
+detail r blur pads by point reflection, so a regional tilt leaves no high-pass residual at the edges.
+"""
+import numpy as np
+from scipy import ndimage
+
+DETAIL_SIGMA = 8.0
+SSIM_SIGMA = 1.5
+SSIM_TRUNCATE = 3.5
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+BORDER = 2
+METRICS = ("r", "detail_r", "ssim", "relief_rmse_m")
+HIGHER_IS_BETTER = {"r": True, "detail_r": True, "ssim": True, "relief_rmse_m": False}
+
+
+def _joint_valid(a, b):
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"need two 2-D arrays of the same shape, got {a.shape} and {b.shape}")
+    return a, b, np.isfinite(a) & np.isfinite(b)
+
+
+def crop(array, border=BORDER):
+    return array[border:array.shape[0] - border, border:array.shape[1] - border] if border else array
+
+
+def pearson(a, b):
+    """Pearson r over pixels valid in both; NaN when either is constant there."""
+    a, b, valid = _joint_valid(a, b)
+    x, y = a[valid], b[valid]
+    if x.size < 2:
+        return float("nan")
+    x = x - x.mean()
+    y = y - y.mean()
+    denominator = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def masked_gaussian(values, valid, sigma, truncate=4.0, linear_edges=False):
+    """Normalised convolution G(m·x) / G(m), and G(m) (the share of the window that is valid).
+
+    linear_edges: pad the values by point (odd) reflection, which keeps linear trends, so a tilted
+    surface has no blur residual at the array's edges (invalid pixels are first given their nearest
+    valid value, with zero weight); otherwise scipy's even 'reflect'.
+    """
+    weights = valid.astype(np.float64)
+    if linear_edges:
+        if not valid.all():
+            index = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
+            values = values[tuple(index)]
+        pad = int(truncate * sigma + 0.5) + 1
+        pad_y, pad_x = min(pad, values.shape[0] - 1), min(pad, values.shape[1] - 1)
+        widths = ((pad_y, pad_y), (pad_x, pad_x))
+        values = np.pad(values, widths, mode="reflect", reflect_type="odd")
+        weights = np.pad(weights, widths, mode="reflect")
+        inner = (slice(pad_y, values.shape[0] - pad_y), slice(pad_x, values.shape[1] - pad_x))
+    else:
+        inner = (slice(None), slice(None))
+    filled = values * weights
+    numerator = ndimage.gaussian_filter(filled, sigma, mode="reflect", truncate=truncate)[inner]
+    support = ndimage.gaussian_filter(weights, sigma, mode="reflect", truncate=truncate)[inner]
+    blurred = np.divide(numerator, support, out=np.zeros_like(numerator), where=support > 1e-12)
+    return blurred, support
+
+
+def high_pass(values, valid, sigma=DETAIL_SIGMA):
+    blurred, _ = masked_gaussian(values, valid, sigma, linear_edges=True)
+    return np.where(valid, values - blurred, np.nan)
+
+
+def detail_r(a, b, sigma=DETAIL_SIGMA):
+    """Pearson r of (a - G_sigma a) and (b - G_sigma b): agreement of the fine relief only."""
+    a, b, valid = _joint_valid(a, b)
+    return pearson(high_pass(a, valid, sigma), high_pass(b, valid, sigma))
+
+
+def minmax(values, valid):
+    low, high = values[valid].min(), values[valid].max()
+    if high <= low:
+        raise ValueError("cannot min-max normalise a constant array")
+    return np.where(valid, (values - low) / (high - low), 0.0)
+
+
+def ssim(a, b, sigma=SSIM_SIGMA, k1=SSIM_K1, k2=SSIM_K2, truncate=SSIM_TRUNCATE):
+    """Mean SSIM of a and b, each min-max normalised to [0, 1] (data range L = 1)."""
+    a, b, valid = _joint_valid(a, b)
+    if valid.sum() < 2:
+        return float("nan")
+    try:
+        x, y = minmax(a, valid), minmax(b, valid)
+    except ValueError:
+        return float("nan")
+    c1, c2 = (k1 * 1.0) ** 2, (k2 * 1.0) ** 2
+    mu_x, support = masked_gaussian(x, valid, sigma, truncate)
+    mu_y, _ = masked_gaussian(y, valid, sigma, truncate)
+    xx, _ = masked_gaussian(x * x, valid, sigma, truncate)
+    yy, _ = masked_gaussian(y * y, valid, sigma, truncate)
+    xy, _ = masked_gaussian(x * y, valid, sigma, truncate)
+    var_x, var_y, cov = xx - mu_x ** 2, yy - mu_y ** 2, xy - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    radius = int(truncate * sigma + 0.5)
+    inside = ndimage.binary_erosion(valid, np.ones((2 * radius + 1,) * 2, bool), border_value=0)
+    if not inside.any():  # too small for a full window anywhere: average over the valid pixels
+        inside = valid
+    return float(ssim_map[inside].mean())
+
+
+def relief_rmse(pred, truth):
+    """RMSE (metres) of relief above the minimum: (pred - min pred) vs (truth - min truth)."""
+    pred, truth, valid = _joint_valid(pred, truth)
+    if not valid.any():
+        return float("nan")
+    p = pred[valid] - pred[valid].min()
+    t = truth[valid] - truth[valid].min()
+    return float(np.sqrt(np.mean((p - t) ** 2)))
+
+
+def case_metrics(pred, truth, border=BORDER):
+    """All four metrics on the pixels valid in both, after cropping `border` px on each side."""
+    pred = crop(np.asarray(pred, np.float64), border)
+    truth = crop(np.asarray(truth, np.float64), border)
+    pred = np.where(np.isfinite(truth), pred, np.nan)
+    truth = np.where(np.isfinite(pred), truth, np.nan)
+    return {"r": pearson(pred, truth), "detail_r": detail_r(pred, truth), "ssim": ssim(pred, truth),
+            "relief_rmse_m": relief_rmse(pred, truth),
+            "valid_pixels": int(np.isfinite(pred).sum())}
