@@ -1,0 +1,1 @@
+"""Processing provider and algorithm: a thin QGIS adapter around the QGIS-free engine."""

@@ -1,0 +1,256 @@
+"""Estimate DTM: a thin Processing adapter from parameters to engine.estimate_dtm.
+
+Everything that touches map layers happens on the main thread (prepareAlgorithm /
+postProcessAlgorithm); processAlgorithm only calls the QGIS-free engine with plain values.
+"""
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+
+from ..engine import (BUNDLED_MODELS, DEFAULT_MODEL, DEVICES, Cancelled, EngineError, EstimateOptions,
+                      bundled_model_path, estimate_dtm)
+from ..engine.pipeline import DEFAULT_ELEVATION_RANGE, LARGE_RASTER_MODES
+from .styling import DtmLayerStyler
+
+HELP = """
+<p>Estimates a digital terrain model (DTM) from <b>one image</b> of a planetary surface
+(shaded relief, orbital photograph) with a neural-network generator run by onnxruntime.
+The DTM is a Float32 GeoTIFF on exactly the input's pixel grid: same size, geotransform and CRS
+(planetary CRSs without an EPSG code included). Masked, nodata or transparent input pixels are
+nodata in the output.</p>
+
+<h3>Parameters</h3>
+<dl>
+<dt><b>Input image</b> (INPUT)</dt>
+<dd>A raster layer read through GDAL (a file). Gray, gray+alpha, RGB and RGBA rasters are used
+automatically (RGB as Rec. 601 luma, alpha as mask); 8-bit values are used as they are, deeper
+types are stretched between their 0.5th and 99.5th percentiles.</dd>
+<dt><b>Band</b> (BAND, optional)</dt>
+<dd>The one band to use. Leave empty for automatic choice; required for rasters with another
+number of bands (e.g. multispectral).</dd>
+<dt><b>Bundled model</b> (MODEL)</dt>
+<dd><i>pix2pixcc</i> (default): a Pix2PixCC conditional GAN generator;
+<i>mrfed</i>: a multi-resolution feature-fusion encoder-decoder. Both are trained on synthetic
+Mars-like terrain with shading from a fixed sun; results are relative relief, not survey
+elevations.</dd>
+<dt><b>Model file</b> (MODEL_FILE, optional)</dt>
+<dd>Your own .onnx model (one float input [N,1,H,W], one output, with a model card in its
+metadata). Overrides the bundled model.</dd>
+<dt><b>Device</b> (DEVICE)</dt>
+<dd><i>auto</i>: GPU when onnxruntime-gpu finds a working CUDA/ROCm/DirectML/CoreML provider,
+else CPU (the log says which ran and why); <i>cpu</i>; <i>gpu</i>: fail if no GPU provider
+works.</dd>
+<dt><b>Sun azimuth</b> (SUN_AZIMUTH, optional)</dt>
+<dd>Degrees clockwise from north (0–360) of the light in the image. When set, the image is turned
+to the model's training sun direction before inference and the DTM turned back. Leave empty if the
+image is already lit like the training data.</dd>
+<dt><b>Large rasters</b> (LARGE_RASTER)</dt>
+<dd><i>tile</i> (default): native resolution, overlapping model-sized tiles cross-faded into one
+seamless DTM; <i>fit</i>: like JMARS, the whole image is scaled down to the model size, inferred
+once and the DTM scaled back up (fast, coarse).</dd>
+<dt><b>Elevation min / max</b> (ELEVATION_MIN, ELEVATION_MAX)</dt>
+<dd>The model's output range is mapped linearly onto [min, max] metres. The default 0–39,586 m
+follows the JMARS convention (the full Mars relief range, Hellas floor to Olympus Mons summit).</dd>
+<dt><b>DTM</b> (OUTPUT)</dt>
+<dd>The output raster (GeoTIFF by default), written all-or-nothing. When loaded it is named
+"&lt;input&gt; DTM" and styled with an elevation colour ramp.</dd>
+</dl>
+<p>Needs the Python package <tt>onnxruntime</tt> (CPU) or <tt>onnxruntime-gpu</tt> in the Python
+that QGIS uses.</p>
+"""
+
+
+def tr(text):
+    return QCoreApplication.translate("EstimateDtmAlgorithm", text)
+
+
+def gdal_source_path(layer):
+    """The string GDAL opens for a raster layer; QgsProcessingException for other providers."""
+    if layer.providerType() != "gdal":
+        raise QgsProcessingException(tr(
+            "The input layer '{0}' comes from the '{1}' data provider, but Estimate DTM reads rasters "
+            "through GDAL only (files and GDAL datasets). Save it as a GeoTIFF first (right-click > "
+            "Export > Save As…) and run the tool on that file.").format(layer.name(), layer.providerType()))
+    source = layer.source()
+    # QGIS appends GDAL open/credential options as "|option:KEY=VALUE" suffixes; GDAL does not
+    # understand them in a path.
+    path, _, options = source.partition("|")
+    return path, options
+
+
+class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
+    INPUT = "INPUT"
+    BAND = "BAND"
+    MODEL = "MODEL"
+    MODEL_FILE = "MODEL_FILE"
+    DEVICE = "DEVICE"
+    SUN_AZIMUTH = "SUN_AZIMUTH"
+    LARGE_RASTER = "LARGE_RASTER"
+    ELEVATION_MIN = "ELEVATION_MIN"
+    ELEVATION_MAX = "ELEVATION_MAX"
+    OUTPUT = "OUTPUT"
+    PROVIDER = "PROVIDER"
+    MODEL_NAME = "MODEL_NAME"
+    TILES = "TILES"
+
+    def __init__(self):
+        super().__init__()
+        self._input_path = None
+        self._input_name = None
+        self._input_error = None
+        self._output = None
+
+    def name(self):
+        return "estimatedtm"
+
+    def displayName(self):
+        return tr("Estimate DTM")
+
+    def group(self):
+        return tr("Terrain")
+
+    def groupId(self):
+        return "terrain"
+
+    def tags(self):
+        return tr("dtm,dem,elevation,relief,terrain,mars,planetary,shape from shading,"
+                  "machine learning,onnx,gan").split(",")
+
+    def shortHelpString(self):
+        return tr(HELP)
+
+    def shortDescription(self):
+        return tr("Estimates a DTM from one image of a planetary surface with an ONNX model.")
+
+    def helpUrl(self):
+        return "https://github.com/dtm-estimator/dtm_estimator#readme"
+
+    def createInstance(self):
+        return EstimateDtmAlgorithm()
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, tr("Input image")))
+        self.addParameter(QgsProcessingParameterBand(
+            self.BAND, tr("Band (empty: automatic — gray, RGB as luma, alpha as mask)"),
+            None, self.INPUT, optional=True))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.MODEL, tr("Bundled model"), options=list(BUNDLED_MODELS), allowMultiple=False,
+            defaultValue=DEFAULT_MODEL, optional=False, usesStaticStrings=True))
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL_FILE, tr("Model file (.onnx, overrides the bundled model)"),
+            behavior=QgsProcessingParameterFile.File, extension="onnx", optional=True))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.DEVICE, tr("Device"), options=list(DEVICES), defaultValue="auto", usesStaticStrings=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.SUN_AZIMUTH, tr("Sun azimuth in the image (degrees clockwise from north; empty: as trained)"),
+            type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=360.0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.LARGE_RASTER, tr("Large rasters (tile: native resolution; fit: scale to the model size)"),
+            options=list(LARGE_RASTER_MODES), defaultValue="tile", usesStaticStrings=True))
+        for name, label, default in ((self.ELEVATION_MIN, tr("Elevation min (m)"), DEFAULT_ELEVATION_RANGE[0]),
+                                     (self.ELEVATION_MAX, tr("Elevation max (m)"), DEFAULT_ELEVATION_RANGE[1])):
+            parameter = QgsProcessingParameterNumber(name, label, type=QgsProcessingParameterNumber.Double,
+                                                     defaultValue=default)
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("DTM")))
+        self.addOutput(QgsProcessingOutputString(self.PROVIDER, tr("onnxruntime provider that ran the model")))
+        self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, tr("Model (name, version, architecture)")))
+        self.addOutput(QgsProcessingOutputNumber(self.TILES, tr("Model runs")))
+
+    def checkParameterValues(self, parameters, context):
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        low = self.parameterAsDouble(parameters, self.ELEVATION_MIN, context)
+        high = self.parameterAsDouble(parameters, self.ELEVATION_MAX, context)
+        if not high > low:
+            return False, tr("Elevation max ({0:g}) must be greater than elevation min ({1:g}).").format(high, low)
+        return True, ""
+
+    def prepareAlgorithm(self, parameters, context, feedback):
+        # Main thread: resolve the layer to a GDAL path here; processAlgorithm never touches layers.
+        # QGIS 3.22 turns an exception raised here into a bare "There were errors executing the
+        # algorithm" for processing.run, so the message is kept and raised from processAlgorithm.
+        self._input_error = None
+        try:
+            layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+            if layer is None or not layer.isValid():
+                raise QgsProcessingException(tr("The input raster could not be loaded: {0}").format(
+                    parameters.get(self.INPUT)))
+            self._input_path, options = gdal_source_path(layer)
+            self._input_name = layer.name()
+        except QgsProcessingException as exc:
+            self._input_error = str(exc)
+            return True
+        if options:
+            feedback.pushWarning(tr("QGIS data-source options '{0}' of the input are not passed to GDAL; "
+                                    "the file is read with default options.").format(options))
+        return True
+
+    def _options(self, parameters, context):
+        model_file = self.parameterAsFile(parameters, self.MODEL_FILE, context)
+        if model_file:
+            model_path = model_file
+        else:
+            model = self.parameterAsEnumString(parameters, self.MODEL, context) or DEFAULT_MODEL
+            try:
+                model_path = bundled_model_path(model)
+            except EngineError as exc:
+                raise QgsProcessingException(str(exc)) from None
+        azimuth = parameters.get(self.SUN_AZIMUTH)
+        sun_azimuth = None if azimuth is None or azimuth == "" else \
+            self.parameterAsDouble(parameters, self.SUN_AZIMUTH, context)
+        band = self.parameterAsInt(parameters, self.BAND, context)
+        return EstimateOptions(
+            model_path=model_path,
+            band=band if band and band > 0 else None,
+            device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
+            sun_azimuth=sun_azimuth,
+            large_raster=self.parameterAsEnumString(parameters, self.LARGE_RASTER, context) or "tile",
+            elevation_min=self.parameterAsDouble(parameters, self.ELEVATION_MIN, context),
+            elevation_max=self.parameterAsDouble(parameters, self.ELEVATION_MAX, context),
+        )
+
+    def processAlgorithm(self, parameters, context, feedback):
+        if self._input_error:
+            raise QgsProcessingException(self._input_error)
+        options = self._options(parameters, context)
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        feedback.pushInfo(tr("Model file: {0}").format(options.model_path))
+
+        def log(text):
+            if text.startswith("Warning: "):
+                feedback.pushWarning(text[len("Warning: "):])
+            else:
+                feedback.pushInfo(text)
+
+        try:
+            report = estimate_dtm(self._input_path, output, options, progress=feedback.setProgress,
+                                  is_canceled=feedback.isCanceled, log=log)
+        except Cancelled as exc:
+            raise QgsProcessingException(str(exc)) from None
+        except EngineError as exc:
+            raise QgsProcessingException(str(exc)) from None
+        self._output = output
+        return {self.OUTPUT: output, self.PROVIDER: report.provider, self.MODEL_NAME: report.model,
+                self.TILES: report.tiles}
+
+    def postProcessAlgorithm(self, context, feedback):
+        # Main thread, before Processing loads the results: attach the styler to the DTM layer.
+        if self._output and context.willLoadLayerOnCompletion(self._output):
+            details = context.layerToLoadOnCompletionDetails(self._output)
+            details.setPostProcessor(DtmLayerStyler.create(self._output, f"{self._input_name} DTM"))
+        return {}
