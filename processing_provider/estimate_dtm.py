@@ -3,6 +3,8 @@
 Everything that touches map layers happens on the main thread (prepareAlgorithm /
 postProcessAlgorithm); processAlgorithm only calls the QGIS-free engine with plain values.
 """
+import os
+
 from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
@@ -22,6 +24,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..engine import (BUNDLED_MODELS, DEFAULT_MODEL, DEVICES, Cancelled, EngineError, EstimateOptions,
                       bundled_model_path, estimate_dtm)
 from ..engine.pipeline import DEFAULT_ELEVATION_RANGE, LARGE_RASTER_MODES
+from ..engine.runtime import import_onnxruntime
 from .styling import DtmLayerStyler
 
 HELP = """
@@ -170,6 +173,14 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
         self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, tr("Model (name, version, architecture)")))
         self.addOutput(QgsProcessingOutputNumber(self.TILES, tr("Model runs")))
 
+    def canExecute(self):
+        """The dialog tells the user up front when onnxruntime is missing, with the install hint."""
+        try:
+            import_onnxruntime()
+        except EngineError as exc:
+            return False, str(exc)
+        return True, ""
+
     def checkParameterValues(self, parameters, context):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
@@ -210,6 +221,10 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
                 model_path = bundled_model_path(model)
             except EngineError as exc:
                 raise QgsProcessingException(str(exc)) from None
+            if not os.path.isfile(model_path):
+                raise QgsProcessingException(tr(
+                    "The bundled model '{0}' is not installed ({1} is missing). Reinstall the plugin, or "
+                    "choose your own .onnx model in 'Model file' (MODEL_FILE).").format(model, model_path))
         azimuth = parameters.get(self.SUN_AZIMUTH)
         sun_azimuth = None if azimuth is None or azimuth == "" else \
             self.parameterAsDouble(parameters, self.SUN_AZIMUTH, context)

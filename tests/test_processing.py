@@ -365,6 +365,21 @@ def test_non_gdal_layer_is_a_clean_error(processing, identity_model, tmp_path):
         run(processing, INPUT=layer, MODEL_FILE=identity_model, OUTPUT=str(tmp_path / "dtm.tif"))
 
 
+def test_missing_bundled_model_names_the_file_and_model_file(processing, tmp_path, monkeypatch):
+    from dtm_estimator.engine import models
+    from qgis.core import QgsProcessingException
+    monkeypatch.setattr(models, "MODELS_DIR", str(tmp_path / "no_models_here"))
+    src = write_raster(str(tmp_path / "g.tif"), byte_image(30, 30))
+    with pytest.raises(QgsProcessingException, match=r"'mrfed' is not installed.*mrfed\.onnx.*MODEL_FILE"):
+        run(processing, INPUT=src, MODEL="mrfed", OUTPUT=str(tmp_path / "dtm.tif"))
+
+
+def test_can_execute_with_onnxruntime_installed(qgis_app):
+    from qgis.core import QgsApplication
+    ok, message = QgsApplication.processingRegistry().createAlgorithmById(ALG).canExecute()
+    assert ok, message
+
+
 def test_cancelled_run_leaves_no_output(processing, identity_model, tmp_path):
     from qgis.core import QgsProcessingException, QgsProcessingFeedback
     src = write_raster(str(tmp_path / "g.tif"), byte_image(30, 30))
