@@ -112,3 +112,87 @@ def test_gui_glue_uses_only_methods_qgis_3_22_iface_has(qgis_app):
             "removePluginRasterMenu", "addRasterToolBarIcon", "removeRasterToolBarIcon"} <= called
     missing = [name for name in called if not hasattr(QgisInterface, name)]
     assert not missing
+
+
+RELOAD_SCRIPT = r'''
+import json, os, sys, traceback
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import QTimer
+from qgis.PyQt.QtWidgets import QToolBar
+from qgis.utils import iface, loadPlugin, reloadPlugin, startPlugin, unloadPlugin
+
+out = {}
+
+
+def counts():
+    menu = iface.layerTreeView().menuProvider().createContextMenu()
+    raster = [a for a in iface.rasterMenu().actions() if a.text() == "DTM Estimator"]
+    return {
+        "context_menu": sum(a.text() == "Estimate DTM" for a in menu.actions()),
+        "raster_menu": len(raster),
+        "raster_menu_items": len(raster[0].menu().actions()) if raster else 0,
+        "toolbar": sum(a.text() == "Estimate DTM" for t in iface.mainWindow().findChildren(QToolBar)
+                       for a in t.actions()),
+        "providers": [p.id() for p in QgsApplication.processingRegistry().providers()].count("dtmestimator"),
+    }
+
+
+def start():
+    try:
+        layer = QgsRasterLayer(os.environ["DTM_INPUT"], "image")
+        QgsProject.instance().addMapLayer(layer)
+        iface.layerTreeView().setCurrentLayer(layer)
+        out["loaded"] = counts()
+        reloadPlugin("dtm_estimator")
+        reloadPlugin("dtm_estimator")
+        out["reloaded_twice"] = counts()
+        unloadPlugin("dtm_estimator")
+        out["unloaded"] = counts()
+        loadPlugin("dtm_estimator")
+        startPlugin("dtm_estimator")
+        out["started_again"] = counts()
+    except Exception:
+        out["error"] = traceback.format_exc()
+    with open(os.environ["DTM_RESULT"], "w") as handle:
+        json.dump(out, handle)
+    os._exit(0)
+
+
+QTimer.singleShot(1000, start)
+'''
+
+
+def test_desktop_load_reload_unload_leaves_exactly_one_of_each(tmp_path):
+    """In a real QGIS window (Xvfb): one context-menu action, Raster menu entry, toolbar button and
+    provider after loading and after two reloads; none after unloading; one again after loading."""
+    import json
+    import shutil
+    import subprocess
+    missing = [p for p in ("xvfb-run", "qgis") if not shutil.which(p)]
+    if missing:
+        import pytest
+        pytest.skip(f"{', '.join(missing)} not installed (no desktop QGIS here)")
+    settings = tmp_path / "profiles" / "profiles" / "default" / "QGIS"
+    settings.mkdir(parents=True)
+    (settings / "QGIS3.ini").write_text("[PythonPlugins]\ndtm_estimator=true\n\n[qgis]\ncheckVersion=false\n"
+                                        "showTips322=false\nshowTips=false\n")
+    script = tmp_path / "reload.py"
+    script.write_text(RELOAD_SCRIPT)
+    result = tmp_path / "result.json"
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = dict(os.environ, QGIS_PLUGINPATH=os.path.join(ROOT, "build", "plugins"), DTM_RESULT=str(result),
+               DTM_INPUT=os.path.join(ROOT, "sample_data", "mars_mola_shaded_relief.tif"),
+               XDG_RUNTIME_DIR=str(runtime), HOME=str(tmp_path))
+    env.pop("QT_QPA_PLATFORM", None)
+    process = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "qgis", "--noversioncheck",
+                              "--nologo", "--profiles-path", str(tmp_path / "profiles"), "--code", str(script)],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert result.exists(), f"QGIS ended without a result (rc {process.returncode}): {process.stderr[-2000:]}"
+    counts = json.loads(result.read_text())
+    assert "error" not in counts, counts["error"]
+    one = {"context_menu": 1, "raster_menu": 1, "raster_menu_items": 1, "toolbar": 1, "providers": 1}
+    assert counts["loaded"] == one
+    assert counts["reloaded_twice"] == one
+    assert counts["unloaded"] == dict.fromkeys(one, 0)
+    assert counts["started_again"] == one
