@@ -6,7 +6,6 @@ postProcessAlgorithm); processAlgorithm only calls the QGIS-free engine with pla
 import os
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputNumber,
@@ -255,9 +254,7 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
         try:
             report = estimate_dtm(self._input_path, output, options, progress=feedback.setProgress,
                                   is_canceled=feedback.isCanceled, log=log)
-        except Cancelled as exc:
-            raise QgsProcessingException(str(exc)) from None
-        except EngineError as exc:
+        except (Cancelled, EngineError) as exc:  # user-facing messages; Cancelled: nothing was written
             raise QgsProcessingException(str(exc)) from None
         self._output = output
         return {self.OUTPUT: output, self.PROVIDER: report.provider, self.MODEL_NAME: report.model,

@@ -87,7 +87,7 @@ def test_rgb_uses_luma(processing, identity_model, tmp_path):
     rgb = np.stack([byte_image(200, 260, seed=s) for s in (1, 2, 3)])
     src = write_raster(str(tmp_path / "rgb.tif"), rgb, wkt=utm_wkt())
     out = str(tmp_path / "dtm.tif")
-    run(processing, INPUT=src, MODEL_FILE=identity_model, OUTPUT=out)
+    run(processing, INPUT=src, BAND=0, MODEL_FILE=identity_model, OUTPUT=out)  # 0: automatic
     assert_same_grid(out, src)
     luma = np.tensordot(LUMA, rgb.astype(np.float64), axes=1)
     assert_values(out, expected_byte(luma), atol=0.05)
