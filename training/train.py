@@ -71,6 +71,9 @@ def main(argv=None):
     ap.add_argument("--lambda-cc", type=float, default=5.0)
     ap.add_argument("--lambda-l1", type=float, default=10.0)
     ap.add_argument("--width-div", type=int, default=8)
+    ap.add_argument("--resume", default=None,
+                    help="continue from a checkpoint (last.pt): weights, step count and wall time carry on; "
+                         "--minutes is then the total budget")
     args = ap.parse_args(argv)
     assert 0 <= args.seed < 100
     if args.batch is None:
@@ -121,12 +124,27 @@ def main(argv=None):
     best_r = -2.0
     step = 0
     t0 = time.time()
+    if args.resume:
+        ck = torch.load(args.resume, map_location=device, weights_only=False)
+        G.load_state_dict(ck["model"])
+        for module, key in ((optG, "opt_g"), (D, "disc"), (optD, "opt_d")):
+            if module is not None and key in ck:
+                module.load_state_dict(ck[key])
+        step, t0 = ck["steps"], t0 - ck["wall_s"]
+        best_path = os.path.join(args.out, "best.pt")
+        if os.path.exists(best_path):
+            best_r = torch.load(best_path, map_location="cpu", weights_only=False).get("val_r", best_r)
+        cfg["command"] = ck["config"]["command"] + " ; resumed: " + command
+        log(f"resumed from {args.resume} at step {step}, {ck['wall_s'] / 60:.1f} min done, best r {best_r:.4f}")
     last_ckpt = last_eval = t0
     budget = args.minutes * 60.0
     acc = {}
 
     def save(path, extra):
-        ck = dict(config=cfg, model=G.state_dict(), steps=step, wall_s=time.time() - t0, **extra)
+        ck = dict(config=cfg, model=G.state_dict(), steps=step, wall_s=time.time() - t0, opt_g=optG.state_dict(),
+                  **extra)
+        if D is not None:
+            ck.update(disc=D.state_dict(), opt_d=optD.state_dict())
         tmp = path + ".tmp"
         torch.save(ck, tmp)
         os.replace(tmp, path)
