@@ -6,6 +6,7 @@ import os
 import re
 import xml.etree.ElementTree as ElementTree
 
+from rasters import smooth_image, write_raster
 from test_qgis_process import qgis_env, qgis_process  # noqa: F401 - the throw-away-HOME fixture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,7 +183,7 @@ def test_desktop_load_reload_unload_leaves_exactly_one_of_each(tmp_path):
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
     env = dict(os.environ, QGIS_PLUGINPATH=os.path.join(ROOT, "build", "plugins"), DTM_RESULT=str(result),
-               DTM_INPUT=os.path.join(ROOT, "sample_data", "mars_mola_shaded_relief.tif"),
+               DTM_INPUT=write_raster(str(tmp_path / "image.tif"), smooth_image(64, 96).astype("uint8")),
                XDG_RUNTIME_DIR=str(runtime), HOME=str(tmp_path))
     env.pop("QT_QPA_PLATFORM", None)
     process = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "qgis", "--noversioncheck",
