@@ -32,7 +32,7 @@ for _path in (PLUGINS_DIR, ROOT):
 
 from osgeo import gdal  # noqa: E402
 
-from validation.metrics import HIGHER_IS_BETTER, METRICS, case_metrics  # noqa: E402
+from validation.metrics import HIGHER_IS_BETTER, METRICS, case_metrics, crop, relief_rmse  # noqa: E402
 from validation.pentland import gdal_hillshade_array, pentland, sign_check, synthetic_smooth_dem  # noqa: E402
 
 gdal.UseExceptions()
@@ -171,7 +171,12 @@ def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth
         out_path = os.path.join(work, f"pred_{runner.name}.tif")
         try:
             pred = runner.predict(image_path, out_path, engine_azimuth)
-            results[runner.name] = case_metrics(pred, truth)
+            # Shading fixes slopes, so relief scales with the pixel size: the calibration a user applies
+            # by setting ELEVATION_MAX to 39586 × pixel size / training GSD (Pentland gets the true pixel too).
+            gsd_factor = math.sqrt(dx * dy) / runner.card.training_gsd_m
+            results[runner.name] = case_metrics(pred * gsd_factor, truth)
+            results[runner.name]["relief_rmse_m_unscaled"] = float(relief_rmse(crop(pred), crop(truth)))
+            results[runner.name]["gsd_factor"] = round(gsd_factor, 5)
             results[runner.name]["seconds"] = round(runner.seconds[-1], 3)
             if keep is not None:
                 keep[runner.name] = pred
@@ -334,7 +339,10 @@ def summary_markdown(payload):
               f"baseline: Pentland (1990) linear SFS given the true sun. Metrics on pixels valid in both, "
               f"{cfg['border_px']}-px border cropped. Averages: per DEM over its sun cases; overall = mean of "
               "the per-DEM averages. Bar (validation renders, overall): beat the baseline on all four "
-              f"averaged metrics AND r ≥ {BAR['r']}, detail r ≥ {BAR['detail_r']}, SSIM ≥ {BAR['ssim']}.", ""]
+              f"averaged metrics AND r ≥ {BAR['r']}, detail r ≥ {BAR['detail_r']}, SSIM ≥ {BAR['ssim']}. "
+              "Model relief RMSE is GSD-calibrated: the DTM × pixel size / training GSD, what setting "
+              "ELEVATION_MAX = 39586 × pixel size / training GSD does (Pentland is given the true pixel size "
+              "too); the uncalibrated figure, as the default 0–39,586 range gives, follows each table.", ""]
     check = payload.get("pentland_sign_check")
     if check:
         lines += ["Pentland sign check (smooth synthetic DEM, gdaldem hillshade alt 45°, r of Pentland's height "
@@ -367,6 +375,11 @@ def summary_markdown(payload):
         model["verdict"] = "PASS" if passed else "FAIL"
         model["verdict_reasons"] = reasons
         lines += ["", f"**{model['verdict']}**" + ("" if passed else ": " + "; ".join(reasons)), ""]
+        unscaled = [c["results"][name]["relief_rmse_m_unscaled"] for c in validation
+                    if "relief_rmse_m_unscaled" in c["results"].get(name, {})]
+        if unscaled:
+            lines += [f"Uncalibrated relief RMSE (default 0–39,586 range), mean over validation cases: "
+                      f"{np.mean(unscaled):.1f} m.", ""]
         if syn_failures:
             lines += [f"Held-out synthetic: {sum(syn_failures.values())} case(s) failed.", ""]
         if model.get("seconds_per_case"):
