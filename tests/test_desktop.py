@@ -27,7 +27,8 @@ def test_estimate_dtm_from_the_layer_context_menu(tmp_path, identity_model):
     for program in ("xvfb-run", "qgis"):
         assert shutil.which(program), f"{program} is missing: run scripts/setup.sh"
     model = os.path.join(ROOT, "models", "pix2pixcc.onnx")
-    env = dict(os.environ, QGIS_PLUGINPATH=PLUGINS_DIR, DTM_DESKTOP_INPUT=SAMPLE,
+    sample = shutil.copy(SAMPLE, tmp_path)  # QGIS writes .aux.xml statistics beside what it opens
+    env = dict(os.environ, QGIS_PLUGINPATH=PLUGINS_DIR, DTM_DESKTOP_INPUT=sample,
                DTM_DESKTOP_RESULT=str(tmp_path / "result.json"), DTM_DESKTOP_SCREENSHOT=SCREENSHOT,
                DTM_DESKTOP_MODEL_FILE="" if os.path.exists(model) else identity_model,
                PYTHONPATH=SITE_PACKAGES, XDG_RUNTIME_DIR=str(tmp_path))
