@@ -10,8 +10,8 @@ QGIS_PROCESS := $(QGIS_ENV) qgis_process.bin
 SAMPLE := sample_data/mars_mola_shaded_relief.tif
 DEMO_OUT := demo-output
 USER_PLUGINS := $(HOME)/.local/share/QGIS/QGIS3/profiles/default/python/plugins
-TRAIN_MINUTES ?= 55
-TRAIN_THREADS ?= 2
+TRAIN_MINUTES ?= 85
+TRAIN_THREADS ?= 1
 
 .PHONY: setup setup-train demo test package install resources train-pix2pixcc train-mrfed validate bench clean
 
@@ -53,16 +53,19 @@ install: setup resources_rc.py
 	    .venv/bin/pip install -q --no-deps --target ext-libs -c constraints.txt onnxruntime-gpu flatbuffers protobuf; }
 
 train-pix2pixcc: setup-train
-	$(PY) -m training.train --model pix2pixcc --minutes $(TRAIN_MINUTES) --threads $(TRAIN_THREADS) --seed 1 --out runs/pix2pixcc
+	$(PY) -m training.train --model pix2pixcc --minutes $(TRAIN_MINUTES) --threads $(TRAIN_THREADS) --seed 0 --out runs/pix2pixcc
 	$(PY) -m training.export --checkpoint runs/pix2pixcc/best.pt --out models/pix2pixcc.onnx
 
 train-mrfed: setup-train
-	$(PY) -m training.train --model mrfed --minutes $(TRAIN_MINUTES) --threads $(TRAIN_THREADS) --seed 2 --out runs/mrfed
+	$(PY) -m training.train --model mrfed --minutes $(TRAIN_MINUTES) --threads $(TRAIN_THREADS) --seed 0 --lr 5e-4 --out runs/mrfed
 	$(PY) -m training.export --checkpoint runs/mrfed/best.pt --out models/mrfed.onnx
 
 validate: setup
 	PYTHONPATH=build/plugins $(PY) -m validation.validate --models models/pix2pixcc.onnx models/mrfed.onnx \
 	    --out validation/results
+
+bench: setup
+	$(PY) -m bench.bench --out bench/results
 
 clean:
 	rm -rf build dist $(DEMO_OUT) resources_rc.py
