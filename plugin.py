@@ -31,6 +31,7 @@ class DtmEstimatorPlugin:
         self.iface = iface
         self.provider = None
         self.action = None
+        self.settings_action = None
 
     def initProcessing(self):  # noqa: N802 - QGIS API name
         if self.provider is None:
@@ -48,6 +49,10 @@ class DtmEstimatorPlugin:
         self.iface.addCustomActionForLayerType(self.action, "", QgsMapLayerType.RasterLayer, True)
         self.iface.addPluginToRasterMenu(MENU, self.action)
         self.iface.addRasterToolBarIcon(self.action)
+        self.settings_action = QAction("Settings…", self.iface.mainWindow())
+        self.settings_action.setObjectName("dtmEstimatorSettings")
+        self.settings_action.triggered.connect(self.show_settings)
+        self.iface.addPluginToRasterMenu(MENU, self.settings_action)
 
     def unload(self):
         if self.action is not None and self.iface is not None:
@@ -55,10 +60,16 @@ class DtmEstimatorPlugin:
             self.iface.removePluginRasterMenu(MENU, self.action)
             self.iface.removeRasterToolBarIcon(self.action)
             self.action.deleteLater()
-        self.action = None
+            self.iface.removePluginRasterMenu(MENU, self.settings_action)
+            self.settings_action.deleteLater()
+        self.action = self.settings_action = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+
+    def show_settings(self):
+        from .ui.settings_dialog import SettingsDialog
+        SettingsDialog(self.iface.mainWindow()).exec_()
 
     def run(self):
         import processing

@@ -20,6 +20,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
+from .. import settings
 from ..engine import (BUNDLED_MODELS, DEFAULT_MODEL, DEVICES, Cancelled, EngineError, EstimateOptions,
                       bundled_model_path, estimate_dtm)
 from ..engine.pipeline import DEFAULT_ELEVATION_RANGE, LARGE_RASTER_MODES
@@ -149,12 +150,13 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
             None, self.INPUT, optional=True))
         self.addParameter(QgsProcessingParameterEnum(
             self.MODEL, tr("Bundled model"), options=list(BUNDLED_MODELS), allowMultiple=False,
-            defaultValue=DEFAULT_MODEL, optional=False, usesStaticStrings=True))
+            defaultValue=settings.default_model(), optional=False, usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterFile(
             self.MODEL_FILE, tr("Model file (.onnx, overrides the bundled model)"),
             behavior=QgsProcessingParameterFile.File, extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterEnum(
-            self.DEVICE, tr("Device"), options=list(DEVICES), defaultValue="auto", usesStaticStrings=True))
+            self.DEVICE, tr("Device"), options=list(DEVICES), defaultValue=settings.default_device(),
+            usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.SUN_AZIMUTH, tr("Sun azimuth in the image (degrees clockwise from north; empty: as trained)"),
             type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=360.0))

@@ -32,9 +32,12 @@ def qgis_app():
     from processing.core.Processing import Processing
     Processing.initialize()
     from dtm_estimator.processing_provider.provider import DtmEstimatorProvider
-    registry = QgsApplication.processingRegistry()
-    if registry.providerById("dtmestimator") is None:
-        registry.addProvider(DtmEstimatorProvider())
+    # The registry takes the provider's ownership on the C++ side only: keep a Python reference
+    # for the session, or its algorithms vanish with the wrapper.
+    provider = QgsApplication.processingRegistry().providerById("dtmestimator")
+    if provider is None:
+        provider = DtmEstimatorProvider()
+        QgsApplication.processingRegistry().addProvider(provider)
     yield app
 
 
