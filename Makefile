@@ -5,7 +5,7 @@ VERSION := $(shell sed -n 's/^version=//p' metadata.txt)
 SITE := $(CURDIR)/.venv/lib/python3.11/site-packages
 # qgis_process.bin embeds /usr/bin/python3: hand it the venv's packages, a private profile and our plugin
 QGIS_ENV := QT_QPA_PLATFORM=offscreen QGIS_CUSTOM_CONFIG_PATH=$(CURDIR)/build/qgis-profile \
-            QGIS_PLUGINPATH=$(CURDIR)/build/plugins PYTHONPATH=$(SITE) XDG_RUNTIME_DIR=/tmp/runtime-$(USER)
+            QGIS_PLUGINPATH=$(CURDIR)/build/plugins PYTHONPATH=$(SITE) XDG_RUNTIME_DIR=/tmp/runtime-$(shell id -u)
 QGIS_PROCESS := $(QGIS_ENV) qgis_process.bin
 SAMPLE := sample_data/mars_mola_shaded_relief.tif
 DEMO_OUT := demo-output
@@ -26,15 +26,15 @@ resources_rc.py: resources.qrc icons/icon.svg
 	pyrcc5 -o $@ $<
 
 demo: setup
-	@mkdir -p $(DEMO_OUT) build/qgis-profile /tmp/runtime-$(USER) && chmod 700 /tmp/runtime-$(USER)
+	@mkdir -p $(DEMO_OUT) build/qgis-profile /tmp/runtime-$(shell id -u) && chmod 700 /tmp/runtime-$(shell id -u)
 	$(QGIS_PROCESS) plugins enable dtm_estimator > /dev/null
 	$(QGIS_PROCESS) run dtmestimator:estimatedtm -- INPUT=$(SAMPLE) MODEL=pix2pixcc DEVICE=auto \
 	    OUTPUT=$(CURDIR)/$(DEMO_OUT)/mars_dtm.tif
 	$(PY) scripts/preview.py $(SAMPLE) $(DEMO_OUT)/mars_dtm.tif $(DEMO_OUT)/mars_dtm_preview.png
 
 test: setup
-	@mkdir -p /tmp/runtime-$(USER) && chmod 700 /tmp/runtime-$(USER)
-	XDG_RUNTIME_DIR=/tmp/runtime-$(USER) QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests -q -p no:cacheprovider
+	@mkdir -p /tmp/runtime-$(shell id -u) && chmod 700 /tmp/runtime-$(shell id -u)
+	XDG_RUNTIME_DIR=/tmp/runtime-$(shell id -u) QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests -q -p no:cacheprovider
 
 package: resources_rc.py
 	rm -rf build/package dist && mkdir -p build/package dist
