@@ -103,6 +103,12 @@ def test_unwritable_folder(tmp_path, identity_model):
         estimate_dtm(source, str(locked / "out.tif"), EstimateOptions(identity_model))
 
 
+def test_folder_even_root_cannot_write(tmp_path, identity_model):
+    source = write_raster(str(tmp_path / "in.tif"), byte_image(30, 30))
+    with pytest.raises(EngineError, match="(Cannot create the output in|output folder is not writable).*sys"):
+        estimate_dtm(source, "/sys/out.tif", EstimateOptions(identity_model))
+
+
 def test_output_in_a_file_path_that_cannot_be_a_folder(tmp_path, identity_model):
     source = write_raster(str(tmp_path / "in.tif"), byte_image(30, 30))
     with pytest.raises(EngineError, match="does not exist"):
