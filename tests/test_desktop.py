@@ -40,10 +40,11 @@ def test_estimate_dtm_from_the_layer_context_menu(tmp_path, identity_model):
     result_file = tmp_path / "result.json"
     assert result_file.exists(), f"QGIS ended without a result (rc {process.returncode}):\n{process.stderr[-3000:]}"
     result = json.loads(result_file.read_text())
+    print(json.dumps(result, indent=1))
     assert "error" not in result, result["error"]
     assert result["context_menu_has_action"] and result["raster_menu_has_plugin"]
     assert result["prefilled_input"], "the dialog did not open with the right-clicked layer"
     assert result["result_name"] == "Mars MOLA DTM"
-    assert result["result_renderer"] == "singlebandpseudocolor"
+    assert result["result_renderer"] == "singlebandpseudocolor" and result["hillshade_renderer"] == "hillshade"
     assert result["result_valid"] and result["result_size"] == [1024, 512] and result["result_crs_equal"]
     assert os.path.getsize(SCREENSHOT) > 10_000

@@ -287,6 +287,10 @@ def test_run_and_load_results_names_and_styles_the_layer(processing, identity_mo
         assert renderer.classificationMax() == pytest.approx(stats[1], rel=1e-5)
         items = renderer.shader().rasterShaderFunction().colorRampItemList()
         assert len(items) > 2 and items[0].color != items[-1].color
+        [shade] = project.mapLayersByName("Gale crater DTM hillshade")
+        assert shade.source() == dtm.source() and shade.renderer().type() == "hillshade"
+        order = [node.layer().name() for node in project.layerTreeRoot().findLayers()]
+        assert order.index("Gale crater DTM hillshade") + 1 == order.index("Gale crater DTM")
     finally:
         project.removeAllMapLayers()
 

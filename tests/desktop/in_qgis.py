@@ -85,7 +85,9 @@ def wait_for_result(dialog):
         QTimer.singleShot(500, lambda: wait_for_result(dialog))
         return
     dtm = layers[0]
+    shades = QgsProject.instance().mapLayersByName(dtm.name() + " hillshade")
     note("result loaded", result_name=dtm.name(), result_renderer=dtm.renderer().type(),
+         hillshade_renderer=shades[0].renderer().type() if shades else None,
          result_valid=dtm.isValid(), result_size=[dtm.width(), dtm.height()],
          result_crs_equal=dtm.crs() == QgsProject.instance().mapLayersByName("Mars MOLA")[0].crs())
     dialog.close()
@@ -97,7 +99,11 @@ def wait_for_result(dialog):
 @guarded
 def take_screenshot():
     iface.mainWindow().grab().save(SCREENSHOT)
-    note("screenshot", screenshot=SCREENSHOT)
+    note("screenshot", screenshot=SCREENSHOT, messages=[f"{item.title()}: {item.text()}"
+                                                         for item in iface.messageBar().items()],
+         layer_crs={layer.name(): layer.crs().authid() or layer.crs().description()
+                    for layer in QgsProject.instance().mapLayers().values()},
+         project_crs=QgsProject.instance().crs().authid())
     finish()
 
 
