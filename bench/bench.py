@@ -51,6 +51,31 @@ def case_bare(model_path, threads, repeats):
     return {"seconds": statistics.median(times)}
 
 
+def case_variant(model_path, variant, repeats):
+    """Bare network time for a precision/optimisation variant of the model (CPU, default threads)."""
+    import numpy as np
+    import onnxruntime as ort
+    path, options = model_path, ort.SessionOptions()
+    if variant == "int8-dynamic":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        path = tempfile.mktemp(suffix=".onnx")
+        quantize_dynamic(model_path, path, weight_type=QuantType.QUInt8)
+    else:
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, variant)
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    batch = np.random.default_rng(0).uniform(-1, 1, (1, 1, 1024, 1024)).astype(np.float32)
+    reference = session.run(None, {"image": batch})[0]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        session.run(None, {"image": batch})
+        times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times), "output_mean": float(reference.mean())}
+
+
+VARIANTS = ("ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL", "int8-dynamic")
+
+
 def case_engine(model_path, raster, mode, threads, repeats):
     from dtm_estimator.engine import EstimateOptions, estimate_dtm
     options = EstimateOptions(model_path, device="cpu", large_raster=mode, threads=threads or None)
@@ -103,6 +128,9 @@ def main():
                     result = run_case("engine", model_path=model, raster=rasters[size], mode=mode,
                                       threads=threads, repeats=1)
                     row[f"{mode}_{size}"] = dict(result, mpix_per_s=size * size / 1e6 / result["seconds"])
+            if sweep:
+                row["variants"] = {v: run_case("variant", model_path=model, variant=v, repeats=args.repeats)
+                                   for v in VARIANTS}
             rows.append(row)
             print(json.dumps(row), flush=True)
     with open(os.path.join(args.out, "results.json"), "w") as handle:
@@ -140,6 +168,13 @@ def markdown(rows, sizes):
         last = row.get(f"tile_{sizes[-1]}")
         cells.append(f"{last['tiles']}, {last['seconds'] / (last['tiles'] * row['bare_1024_s']):.2f}" if last else "")
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Bare network on 1024², default threads, by onnxruntime graph optimisation level and with "
+              "int8 dynamic quantisation (seconds, median):", "",
+              "| model | " + " | ".join(VARIANTS) + " |", "|" + "---|" * (1 + len(VARIANTS))]
+    for row in rows:
+        if "variants" in row:
+            lines.append(f"| {row['model']} | " + " | ".join(f"{row['variants'][v]['seconds']:.3f}"
+                                                           for v in VARIANTS) + " |")
     return "\n".join(lines)
 
 
