@@ -45,7 +45,7 @@ types are stretched between their 0.5th and 99.5th percentiles.</dd>
 number of bands (e.g. multispectral).</dd>
 <dt><b>Bundled model</b> (MODEL)</dt>
 <dd><i>pix2pixcc</i> (default): a Pix2PixCC conditional GAN generator;
-<i>mrfed</i>: a multi-resolution feature-fusion encoder-decoder. Both are trained on synthetic
+<i>mrfed</i>: a multi-scale residual fusion encoder-decoder (MRFED). Both are trained on synthetic
 Mars-like terrain with shading from a fixed sun; results are relative relief, not survey
 elevations.</dd>
 <dt><b>Model file</b> (MODEL_FILE, optional)</dt>
@@ -57,8 +57,9 @@ else CPU (the log says which ran and why); <i>cpu</i>; <i>gpu</i>: fail if no GP
 works.</dd>
 <dt><b>Sun azimuth</b> (SUN_AZIMUTH, optional)</dt>
 <dd>Degrees clockwise from north (0–360) of the light in the image. When set, the image is turned
-to the model's training sun direction before inference and the DTM turned back. Leave empty if the
-image is already lit like the training data.</dd>
+to the model's training sun direction (its card's canonical azimuth: 270°, light from the west, for
+the bundled models) before inference and the DTM turned back. Leave empty if the image is already lit
+from that direction.</dd>
 <dt><b>Large rasters</b> (LARGE_RASTER)</dt>
 <dd><i>tile</i> (default): native resolution, overlapping model-sized tiles cross-faded into one
 seamless DTM; <i>fit</i>: like JMARS, the whole image is scaled down to the model size, inferred
@@ -68,7 +69,7 @@ once and the DTM scaled back up (fast, coarse).</dd>
 follows the JMARS convention (the full Mars relief range, Hellas floor to Olympus Mons summit).</dd>
 <dt><b>DTM</b> (OUTPUT)</dt>
 <dd>The output raster (GeoTIFF by default), written all-or-nothing. When loaded it is named
-"&lt;input&gt; DTM" and styled with an elevation colour ramp.</dd>
+"&lt;input&gt; DTM", styled with an elevation colour ramp, with a hillshade layer of it above.</dd>
 </dl>
 <p>Needs the Python package <tt>onnxruntime</tt> (CPU) or <tt>onnxruntime-gpu</tt> in the Python
 that QGIS uses.</p>
