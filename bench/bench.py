@@ -7,7 +7,6 @@ Usage: python -m bench.bench [--models pix2pixcc mrfed] [--sizes 2048 4096 8192]
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -90,11 +89,17 @@ def case_engine(model_path, raster, mode, threads, repeats):
     return {"seconds": statistics.median(times), "tiles": report.tiles}
 
 
+def peak_rss_mib():
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across fork+exec)."""
+    line = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+
+
 def run_case(kind, **kwargs):
     """Run one case in a child process; return its result plus the child's peak RSS in MiB."""
-    code = ("import json, resource, sys; sys.path.insert(0, %r); from bench import bench; "
+    code = ("import json, sys; sys.path.insert(0, %r); from bench import bench; "
             "r = getattr(bench, 'case_' + %r)(**json.loads(sys.argv[1])); "
-            "r['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+            "r['peak_rss_mib'] = bench.peak_rss_mib(); print(json.dumps(r))"
             % (ROOT, kind))
     out = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True,
                          cwd=ROOT, check=True)

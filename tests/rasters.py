@@ -57,3 +57,21 @@ def read(path):
     ds = gdal.Open(path)
     band = ds.GetRasterBand(1)
     return band.ReadAsArray().astype(np.float64), band.GetNoDataValue(), ds
+
+
+def mosaic_vrt(folder, image, repeats, wkt=None):
+    """A VRT that repeats one GeoTIFF `repeats` × `repeats` times: a huge raster on a small disk."""
+    rows, cols = image.shape
+    write_raster(os.path.join(folder, "tile.tif"), image)
+    sources = "".join(
+        f'<SimpleSource><SourceFilename relativeToVRT="1">tile.tif</SourceFilename><SourceBand>1</SourceBand>'
+        f'<SrcRect xOff="0" yOff="0" xSize="{cols}" ySize="{rows}"/>'
+        f'<DstRect xOff="{x * cols}" yOff="{y * rows}" xSize="{cols}" ySize="{rows}"/></SimpleSource>'
+        for y in range(repeats) for x in range(repeats))
+    srs = f"<SRS>{osr.SpatialReference(wkt or MARS_2015_WKT).ExportToWkt()}</SRS>".replace("&", "&amp;")
+    path = os.path.join(folder, "huge.vrt")
+    with open(path, "w") as handle:
+        handle.write(f'<VRTDataset rasterXSize="{cols * repeats}" rasterYSize="{rows * repeats}">{srs}'
+                     f'<GeoTransform>0,10,0,0,0,-10</GeoTransform><VRTRasterBand dataType="Byte" band="1">'
+                     f'{sources}</VRTRasterBand></VRTDataset>')
+    return path

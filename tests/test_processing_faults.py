@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 import pytest
-from osgeo import gdal, osr
+from osgeo import gdal
 
 import onnx_fixtures
-from rasters import read, smooth_image, write_raster
+from rasters import mosaic_vrt, read, smooth_image, write_raster
 from test_faults import MOON_WKT, custom_mars_eqc_wkt
 from test_processing import ALG, assert_same_grid, byte_image
 
@@ -229,19 +229,10 @@ def test_two_runs_at_once_as_qgis_tasks_match_sequential_runs(processing, blur_m
 
 
 def test_huge_virtual_raster_reports_progress_and_cancels_cleanly(processing, identity_model, tmp_path):
-    tile = write_raster(str(tmp_path / "tile.tif"), byte_image(1000, 1000))
-    sources = "".join(
-        f'<SimpleSource><SourceFilename relativeToVRT="1">tile.tif</SourceFilename><SourceBand>1</SourceBand>'
-        f'<SrcRect xOff="0" yOff="0" xSize="1000" ySize="1000"/>'
-        f'<DstRect xOff="{x * 1000}" yOff="{y * 1000}" xSize="1000" ySize="1000"/></SimpleSource>'
-        for y in range(40) for x in range(40))
-    vrt = tmp_path / "huge.vrt"
-    vrt.write_text(f'<VRTDataset rasterXSize="40000" rasterYSize="40000"><SRS>{osr.SpatialReference(MOON_WKT).ExportToWkt()}'
-                   f'</SRS><GeoTransform>0,10,0,0,0,-10</GeoTransform><VRTRasterBand dataType="Byte" band="1">'
-                   f'{sources}</VRTRasterBand></VRTDataset>'.replace("&", "&amp;"))
+    vrt = mosaic_vrt(str(tmp_path), byte_image(1000, 1000), 40, wkt=MOON_WKT)
     feedback = recording_feedback(cancel_after=4)
     from qgis.core import QgsProcessingException
     with pytest.raises(QgsProcessingException, match="Cancelled"):
-        run(processing, feedback, INPUT=str(vrt), MODEL_FILE=identity_model, OUTPUT=str(tmp_path / "d.tif"))
+        run(processing, feedback, INPUT=vrt, MODEL_FILE=identity_model, OUTPUT=str(tmp_path / "d.tif"))
     assert 0 < max(feedback.progress_values) < 1.0  # about 45 × 45 tiles
     assert sorted(os.listdir(tmp_path)) == ["huge.vrt", "tile.tif"]
