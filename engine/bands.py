@@ -64,7 +64,7 @@ class SingleBandSource:
         return lut
 
     def _raw(self, x0, y0, w, h, buf_w=None, buf_h=None):
-        """Single band in source units (float64) and validity, optionally decimated (nearest)."""
+        """Single band in source units (float32) and validity, optionally decimated (nearest)."""
         x0, y0, w, h = int(x0), int(y0), int(w), int(h)
         buf_w, buf_h = int(buf_w or w), int(buf_h or h)
         valid = np.ones((buf_h, buf_w), dtype=bool)
@@ -75,13 +75,13 @@ class SingleBandSource:
             if data is None or mask is None:
                 raise EngineError(f"GDAL could not read pixels ({x0},{y0},{w}x{h}) of the input: "
                                   f"{gdal.GetLastErrorMsg() or 'unknown error'}")
-            data = data.astype(np.float64)
+            data = data.astype(np.float32, copy=False)
             valid &= (mask > 0) & np.isfinite(data)
             planes.append(data)
         if len(planes) == 3:
             value = sum(weight * plane for weight, plane in zip(LUMA_WEIGHTS, planes))
         elif self.palette is not None:
-            value = self.palette[np.clip(planes[0], 0, 255).astype(np.intp)].astype(np.float64)
+            value = self.palette[np.clip(planes[0], 0, 255).astype(np.intp)]
         else:
             value = planes[0]
         value[~valid] = 0.0
@@ -92,6 +92,7 @@ class SingleBandSource:
         width, height = self.ds.RasterXSize, self.ds.RasterYSize
         scale = min(1.0, SAMPLE_SIZE / max(width, height))
         sample, valid = self._raw(0, 0, width, height, max(1, round(width * scale)), max(1, round(height * scale)))
+        self.release_cache()
         values = sample[valid]
         if values.size == 0:
             raise EngineError("The input has no valid pixel (all nodata, masked or NaN): nothing to infer from.")
@@ -100,19 +101,28 @@ class SingleBandSource:
                               "shading to infer relief from.")
         if self.is_byte or self.palette is not None:
             return 0.0, 255.0
-        low, high = np.percentile(values, STRETCH_PERCENTILES)
+        low, high = np.percentile(values.astype(np.float64), STRETCH_PERCENTILES)
         if high <= low:
             low, high = float(values.min()), float(values.max())
         return float(low), float(high)
 
+    def release_cache(self):
+        """Drop the input's blocks from GDAL's cache once no later window needs them."""
+        for band in self.bands:
+            band.FlushCache()
+            band.GetMaskBand().FlushCache()
+
     def read(self, x0, y0, w, h):
         """(values float32 in the input range, valid bool) for a window at full resolution."""
         value, valid = self._raw(x0, y0, w, h)
-        unit = np.clip((value - self.low) / (self.high - self.low), 0.0, 1.0)
         lo, hi = self.input_range
-        out = (lo + unit * (hi - lo)).astype(np.float32)
-        out[~valid] = lo
-        return out, valid
+        # one affine map and a clip, in place, in float32
+        value -= np.float32(self.low)
+        value *= np.float32((hi - lo) / (self.high - self.low))
+        value += np.float32(lo)
+        np.clip(value, lo, hi, out=value)
+        value[~valid] = lo
+        return value, valid
 
     def stretch_note(self):
         if self.is_byte or self.palette is not None:

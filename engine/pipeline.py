@@ -14,6 +14,7 @@ from .tiling import axis_starts, feather_weights, fill_invalid, mirror_pad, roun
 LARGE_RASTER_MODES = ("tile", "fit")
 DEFAULT_ELEVATION_RANGE = (0.0, 39586.0)
 FIT_CHUNK_PIXELS = 4_000_000  # full-resolution pixels held at once while downsampling or upsampling
+WRITE_ROWS = 256  # rows blended and written at once in tile mode
 
 
 @dataclass
@@ -56,11 +57,11 @@ class TilePredictor:
         height = max(size, round_up(turned.shape[0], multiple))
         width = max(size, round_up(turned.shape[1], multiple))
         padded, (top, left) = mirror_pad(turned, height, width)
-        output = self.model.run(padded[np.newaxis, np.newaxis].astype(np.float32))[0, 0]
+        output = self.model.run(np.ascontiguousarray(padded[np.newaxis, np.newaxis], dtype=np.float32))[0, 0]
         output = output[top:top + turned.shape[0], left:left + turned.shape[1]]
         if self.turn:
             output = rotate_back(output, self.turn, values.shape)
-        return (output * self.gain + self.offset).astype(np.float32)
+        return output * np.float32(self.gain) + np.float32(self.offset)
 
 
 def _check_options(options):
@@ -116,9 +117,12 @@ def _run_tiles(source, predictor, writer, options, tracker):
                 weight_sum[window] += weights
             tracker.step()
         done = (ys[row + 1] if row + 1 < len(ys) else height) - y0
-        covered = weight_sum[:done] > 0
-        blended = np.divide(total[:done], weight_sum[:done], out=np.zeros_like(total[:done]), where=covered)
-        writer.write(y0, blended, valid_rows[:done] & covered)
+        for first in range(0, done, WRITE_ROWS):  # in bands of rows, so temporaries stay small
+            rows = np.s_[first:min(first + WRITE_ROWS, done)]
+            covered = weight_sum[rows] > 0
+            blended = np.divide(total[rows], weight_sum[rows], out=np.zeros_like(total[rows]), where=covered)
+            writer.write(y0 + first, blended, valid_rows[rows] & covered)
+        source.release_cache()
         for buffer in (total, weight_sum, valid_rows):
             buffer[:tile_h - done] = buffer[done:]
             buffer[tile_h - done:] = 0
@@ -148,6 +152,7 @@ def _downsample(source, small_h, small_w, tracker):
         last = min(first + rows_per_chunk, small_h)
         y0, y1 = row_edges[first], row_edges[last]
         values, valid = source.read(0, y0, width, y1 - y0)
+        source.release_cache()
         starts = row_edges[first:last] - y0
         for target, data in ((sums, np.where(valid, values, 0.0)), (counts, valid.astype(np.float64))):
             by_rows = np.add.reduceat(data, starts, axis=0)
@@ -183,6 +188,7 @@ def _run_fit(source, predictor, writer, tracker):
         rows = small_dtm[row_lo[y0:y1]] * (1 - t) + small_dtm[row_hi[y0:y1]] * t
         dtm = rows[:, col_lo] * (1 - col_t) + rows[:, col_hi] * col_t
         _, valid = source.read(0, y0, width, y1 - y0)
+        source.release_cache()
         writer.write(y0, dtm, valid)
     tracker.step()
     return 1
