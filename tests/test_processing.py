@@ -423,14 +423,13 @@ def test_parameter_contract(qgis_app):
     assert "39,586" in alg.shortHelpString() and "fit" in alg.shortHelpString()
 
 
-# ---------------------------------------------------------------- the shipped models (skipped until trained)
+# ---------------------------------------------------------------- the shipped models
 
 @pytest.mark.parametrize("model", ["pix2pixcc", "mrfed"])
 def test_shipped_model_on_mars_sample(processing, tmp_path, model):
     from dtm_estimator.engine import bundled_model_path
     path = bundled_model_path(model)
-    if not os.path.isfile(path):
-        pytest.skip(f"models/{model}.onnx does not exist yet ({path})")
+    assert os.path.isfile(path), f"the shipped model models/{model}.onnx is missing ({path})"
     out = str(tmp_path / f"{model}.tif")
     result = run(processing, INPUT=SAMPLE, MODEL=model, OUTPUT=out)
     assert result["OUTPUT"] == out

@@ -1,0 +1,80 @@
+"""The shipped generators: their contract, and what any DTM of a shaded surface must get right."""
+import os
+
+import numpy as np
+import onnx
+import pytest
+from osgeo import gdal
+
+from rasters import read, write_raster
+from dtm_estimator.engine import BUNDLED_MODELS, EstimateOptions, bundled_model_path, estimate_dtm, read_model_card
+from dtm_estimator.engine.tiling import axis_starts
+
+MODELS = [bundled_model_path(name) for name in BUNDLED_MODELS]
+
+
+def crater_dem(size=400, radius=60.0, depth=300.0, gsd=50.0):
+    """A bowl crater with a raised rim on gently rolling plains (metres)."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    r = np.hypot(x - size / 2, y - size / 2) / radius
+    bowl = np.where(r < 1, depth * (r ** 2 - 1), 0.0)
+    rim = 0.2 * depth * np.exp(-((r - 1) / 0.25) ** 2)
+    plains = 40 * np.sin(x / 37.0) * np.cos(y / 53.0)
+    return bowl + rim + plains + 1000.0
+
+
+def hillshade(dem, path, azimuth, gsd=50.0, altitude=40.0):
+    mem = gdal.GetDriverByName("MEM").Create("", dem.shape[1], dem.shape[0], 1, gdal.GDT_Float32)
+    mem.SetGeoTransform((0, gsd, 0, 0, 0, -gsd))
+    mem.GetRasterBand(1).WriteArray(dem)
+    shade = gdal.DEMProcessing("", mem, "hillshade", format="MEM", azimuth=azimuth, altitude=altitude,
+                               computeEdges=True).ReadAsArray()
+    return write_raster(path, shade, geotransform=(0, gsd, 0, 0, 0, -gsd))
+
+
+@pytest.mark.parametrize("path", MODELS, ids=BUNDLED_MODELS)
+def test_model_honours_the_contract(path):
+    assert os.path.isfile(path), f"shipped model missing: {path}"
+    assert os.path.getsize(path) <= 10 * 1024 * 1024
+    model = onnx.load(path)
+    assert model.opset_import[0].version >= 17
+    assert [i.name for i in model.graph.input] == ["image"] and [o.name for o in model.graph.output] == ["elevation"]
+    card = read_model_card(path)
+    assert card.input_size == 1024 and card.sun_azimuth_deg == 270.0 and card.training_gsd_m == 50.0
+    assert card.output_range == (-1.0, 1.0) and card.extra.get("training")
+
+
+@pytest.mark.parametrize("path", MODELS, ids=BUNDLED_MODELS)
+@pytest.mark.parametrize("azimuth", [270.0, 90.0])
+def test_a_crater_comes_out_as_a_hole(tmp_path, path, azimuth):
+    """Lit from the canonical west, or from the east with SUN_AZIMUTH given: floor below rim."""
+    image = hillshade(crater_dem(), str(tmp_path / "crater.tif"), azimuth)
+    out = str(tmp_path / "dtm.tif")
+    estimate_dtm(image, out, EstimateOptions(path, device="cpu", sun_azimuth=azimuth))
+    dtm, *_ = read(out)
+    y, x = np.mgrid[0:400, 0:400]
+    r = np.hypot(x - 200, y - 200) / 60.0
+    floor, rim = dtm[r < 0.4].mean(), dtm[(r > 0.95) & (r < 1.15)].mean()
+    assert floor < rim, f"floor {floor:.1f} m not below rim {rim:.1f} m"
+
+
+@pytest.mark.parametrize("path", MODELS, ids=BUNDLED_MODELS)
+def test_tile_borders_leave_no_seam(tmp_path, path):
+    """On a 1800² scene the gradient across tile borders is like the gradient elsewhere."""
+    rng = np.random.default_rng(3)
+    spectrum = np.fft.rfft2(rng.standard_normal((1800, 1800)))
+    k = np.hypot(*np.meshgrid(np.fft.rfftfreq(1800), np.fft.fftfreq(1800)))
+    k[0, 0] = 1
+    dem = np.fft.irfft2(spectrum * k ** -1.1, s=(1800, 1800))
+    dem *= 800 / np.ptp(dem)
+    image = hillshade(dem, str(tmp_path / "scene.tif"), 270.0)
+    out = str(tmp_path / "dtm.tif")
+    estimate_dtm(image, out, EstimateOptions(path, device="cpu"))
+    dtm, *_ = read(out)
+    starts = axis_starts(1800, 1024, 128)
+    borders = [starts[1] - 1, starts[0] + 1024 - 1]  # where the second tile begins, the first ends
+    for axis, name in ((1, "column"), (0, "row")):
+        steps = np.abs(np.diff(dtm, axis=axis)).mean(axis=1 - axis)  # mean |step| from line i to i+1
+        typical = np.median(steps)
+        for line in borders:
+            assert steps[line] < 2.0 * typical, f"seam at {name} {line}: {steps[line]:.2f} vs {typical:.2f}"
