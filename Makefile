@@ -27,8 +27,9 @@ resources_rc.py: resources.qrc icons/icon.svg
 
 demo: setup
 	@mkdir -p $(DEMO_OUT) build/qgis-profile /tmp/runtime-$(shell id -u) && chmod 700 /tmp/runtime-$(shell id -u)
-	$(QGIS_PROCESS) plugins enable dtm_estimator > /dev/null
-	$(QGIS_PROCESS) run dtmestimator:estimatedtm -- INPUT=$(SAMPLE) MODEL=pix2pixcc DEVICE=auto \
+	$(QGIS_PROCESS) plugins 2>/dev/null | grep -q '^\* dtm_estimator' || $(QGIS_PROCESS) plugins enable dtm_estimator > /dev/null
+	@# The sample is lit from the east (its Tharsis volcanoes' east flanks are bright): SUN_AZIMUTH=90
+	$(QGIS_PROCESS) run dtmestimator:estimatedtm -- INPUT=$(SAMPLE) MODEL=pix2pixcc DEVICE=auto SUN_AZIMUTH=90 \
 	    OUTPUT=$(CURDIR)/$(DEMO_OUT)/mars_dtm.tif
 	$(PY) scripts/preview.py $(SAMPLE) $(DEMO_OUT)/mars_dtm.tif $(DEMO_OUT)/mars_dtm_preview.png
 

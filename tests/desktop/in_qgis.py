@@ -70,8 +70,9 @@ def drive_dialog():
     parameters = dialog.createProcessingParameters()
     note("dialog open", dialog_title=dialog.windowTitle(),
          prefilled_input=str(parameters.get("INPUT", "")))
-    if MODEL_FILE:
-        dialog.setParameters(dict(parameters, MODEL_FILE=MODEL_FILE))
+    # As a user would type them: the sample's light comes from the east (its lit east-facing flanks)
+    changes = {"SUN_AZIMUTH": 90.0, **({"MODEL_FILE": MODEL_FILE} if MODEL_FILE else {})}
+    dialog.setParameters(dict(parameters, **changes))
     dialog.runAlgorithm()
     QTimer.singleShot(500, lambda: wait_for_result(dialog))
 
