@@ -79,7 +79,8 @@ def case_engine(model_path, raster, mode, threads, repeats):
     from dtm_estimator.engine import EstimateOptions, estimate_dtm
     options = EstimateOptions(model_path, device="cpu", large_raster=mode, threads=threads or None)
     out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
-    estimate_dtm(raster, out, options) if repeats > 1 else None  # warm-up for the 1024² comparison
+    if repeats > 1:  # warm-up for the 1024² comparison
+        estimate_dtm(raster, out, options)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -203,7 +203,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     started = time.perf_counter()
     log = log or (lambda text: None)
     _check_options(options)
-    check_destination(input_path, output_path)
+    driver = check_destination(input_path, output_path)
     model, runtime_warning = open_model(options.model_path, options.device, options.threads)
     card = model.card
     ds = open_input(input_path)
@@ -222,7 +222,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     tile_count = 3 if fit else (len(axis_starts(width, card.input_size, options.overlap))
                                 * len(axis_starts(height, card.input_size, options.overlap)))
     tracker = _Progress(tile_count, progress, is_canceled)
-    writer = AtomicDtmWriter(output_path, ds, f"Estimated relief ({card.name})")
+    writer = AtomicDtmWriter(output_path, driver, ds, f"Estimated relief ({card.name})")
     try:
         tiles = _run_fit(source, predictor, writer, tracker) if fit else \
             _run_tiles(source, predictor, writer, options, tracker)

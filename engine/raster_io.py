@@ -67,9 +67,9 @@ def check_destination(input_path, output_path):
 class AtomicDtmWriter:
     """Float32 single-band DTM on the input's grid, written window by window into a temporary GeoTIFF."""
 
-    def __init__(self, output_path, like_ds, description):
-        self.output_path = output_path
-        self.driver = check_destination("", output_path)
+    def __init__(self, output_path, driver, like_ds, description):
+        """`driver`: the GDAL driver check_destination() chose for output_path's extension."""
+        self.output_path, self.driver = output_path, driver
         folder = os.path.dirname(os.path.abspath(output_path))
         self.temp_path = os.path.join(folder, f".{os.path.basename(output_path)}.{uuid.uuid4().hex[:8]}.partial.tif")
         try:
@@ -124,8 +124,7 @@ class AtomicDtmWriter:
             self.discard()
 
     def _translate(self):
-        base, extension = os.path.splitext(self.temp_path)
-        converted = base + ".converted" + os.path.splitext(self.output_path)[1]
+        converted = os.path.splitext(self.temp_path)[0] + ".converted" + os.path.splitext(self.output_path)[1]
         try:
             gdal.Translate(converted, self.temp_path, format=self.driver)
         except RuntimeError as exc:
