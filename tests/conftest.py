@@ -42,6 +42,13 @@ def qgis_app():
 
 
 @pytest.fixture(scope="session")
+def processing(qgis_app):
+    """QGIS's `processing` module, ready (Processing initialised, the DTM provider registered)."""
+    import processing as processing_module
+    return processing_module
+
+
+@pytest.fixture(scope="session")
 def identity_model(tmp_path_factory):
     """elevation = image: every pixel of the output can be predicted exactly."""
     return onnx_fixtures.identity(str(tmp_path_factory.mktemp("models") / "identity.onnx"))

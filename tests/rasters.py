@@ -53,6 +53,11 @@ def smooth_image(rows, cols, low=20, high=235, seed=0):
     return low + image * (high - low)
 
 
+def byte_image(rows, cols, seed=0):
+    """smooth_image rounded to an 8-bit raster."""
+    return np.round(smooth_image(rows, cols, seed=seed)).astype(np.uint8)
+
+
 def read(path):
     ds = gdal.Open(path)
     band = ds.GetRasterBand(1)

@@ -6,7 +6,7 @@ import pytest
 from osgeo import gdal
 
 import onnx_fixtures
-from rasters import GEOTRANSFORM, MARS_2015_WKT, read, smooth_image, utm_wkt, write_raster
+from rasters import GEOTRANSFORM, MARS_2015_WKT, byte_image, read, smooth_image, utm_wkt, write_raster
 from dtm_estimator.engine import Cancelled, EngineError, EstimateOptions, estimate_dtm
 from dtm_estimator.engine.bands import LUMA_WEIGHTS
 from dtm_estimator.engine.raster_io import NODATA
@@ -28,7 +28,7 @@ def run(tmp_path, model, data, name="in.tif", **options):
 
 
 def test_gray_byte_maps_as_is_and_keeps_the_grid(tmp_path, identity_model):
-    image = np.round(smooth_image(300, 500)).astype(np.uint8)
+    image = byte_image(300, 500)
     values, nodata, ds, report = run(tmp_path, identity_model, image)
     np.testing.assert_allclose(values, image * 4.0, atol=1e-3)
     assert ds.GetGeoTransform() == GEOTRANSFORM
@@ -38,7 +38,7 @@ def test_gray_byte_maps_as_is_and_keeps_the_grid(tmp_path, identity_model):
 
 
 def test_rgb_becomes_rec601_luma(tmp_path, identity_model):
-    rgb = np.stack([np.round(smooth_image(200, 260, seed=s)) for s in (1, 2, 3)]).astype(np.uint8)
+    rgb = np.stack([byte_image(200, 260, seed=s) for s in (1, 2, 3)])
     values, *_ = run(tmp_path, identity_model, rgb)
     luma = sum(w * band.astype(np.float64) for w, band in zip(LUMA_WEIGHTS, rgb))
     np.testing.assert_allclose(values, luma * 4.0, atol=1e-2)
@@ -52,7 +52,7 @@ def test_rgba_alpha_and_nodata_become_output_nodata(tmp_path, identity_model):
     assert (values[50:80, 100:150] == nodata).all()
     assert (values != nodata).sum() == 200 * 260 - 30 * 50
 
-    gray = np.round(smooth_image(150, 150)).astype(np.uint8)
+    gray = byte_image(150, 150)
     gray[10:20, 10:20] = 0
     values, nodata, *_ = run(tmp_path, identity_model, gray, name="nodata.tif", nodata=0)
     assert ((values == nodata) == (gray == 0)).all()
@@ -78,7 +78,7 @@ def test_float_nan_and_inf_are_nodata(tmp_path, identity_model):
 
 
 def test_band_choice_is_required_beyond_rgba(tmp_path, identity_model):
-    bands = np.stack([np.round(smooth_image(64, 64, seed=s)) for s in range(5)]).astype(np.uint8)
+    bands = np.stack([byte_image(64, 64, seed=s) for s in range(5)])
     with pytest.raises(EngineError, match="set BAND"):
         run(tmp_path, identity_model, bands)
     values, *_ = run(tmp_path, identity_model, bands, name="b.tif", band=4)
@@ -121,7 +121,7 @@ def test_tiles_cover_the_raster_and_overlap():
 
 
 def test_tile_mode_blends_without_seams(tmp_path, identity_model, blur_model):
-    image = np.round(smooth_image(1500, 2300, seed=4)).astype(np.uint8)
+    image = byte_image(1500, 2300, seed=4)
     values, _, _, report = run(tmp_path, identity_model, image)
     assert report.tiles == 2 * 3
     np.testing.assert_allclose(values, image * 4.0, atol=1e-2)
@@ -133,7 +133,7 @@ def test_tile_mode_blends_without_seams(tmp_path, identity_model, blur_model):
 
 
 def test_fit_mode_scales_down_and_back(tmp_path, identity_model):
-    image = np.round(smooth_image(1200, 2600, seed=5)).astype(np.uint8)
+    image = byte_image(1200, 2600, seed=5)
     values, _, ds, report = run(tmp_path, identity_model, image, large_raster="fit")
     assert report.tiles == 1 and (ds.RasterXSize, ds.RasterYSize) == (2600, 1200)
     assert np.abs(values - image * 4.0).mean() < 4.0 * 1.0
@@ -143,7 +143,7 @@ def test_sun_azimuth_turns_the_image_to_the_canonical_direction(tmp_path):
     """An asymmetric model shows the turn: it differentiates along rows (light from the west, 270°)."""
     model = str(tmp_path / "id.onnx")
     onnx_fixtures.identity(model)
-    image = np.round(smooth_image(256, 256, seed=6)).astype(np.uint8)
+    image = byte_image(256, 256, seed=6)
     quarter, *_ = run(tmp_path, model, image, sun_azimuth=180.0)   # quarter turn: exact round trip
     np.testing.assert_allclose(quarter, image * 4.0, atol=1e-2)
     oblique, *_ = run(tmp_path, model, image, name="o.tif", sun_azimuth=300.0)
@@ -152,7 +152,7 @@ def test_sun_azimuth_turns_the_image_to_the_canonical_direction(tmp_path):
 
 
 def test_cancellation_leaves_no_file(tmp_path, identity_model):
-    image = np.round(smooth_image(1500, 1500)).astype(np.uint8)
+    image = byte_image(1500, 1500)
     source = write_raster(str(tmp_path / "in.tif"), image)
     output = tmp_path / "out.tif"
     output.write_bytes(b"previous result")
@@ -165,7 +165,7 @@ def test_cancellation_leaves_no_file(tmp_path, identity_model):
 
 
 def test_destination_checks(tmp_path, identity_model):
-    source = write_raster(str(tmp_path / "in.tif"), np.round(smooth_image(32, 32)).astype(np.uint8))
+    source = write_raster(str(tmp_path / "in.tif"), byte_image(32, 32))
     with pytest.raises(EngineError, match="input file itself"):
         estimate_dtm(source, source, EstimateOptions(identity_model))
     with pytest.raises(EngineError, match="does not exist"):
@@ -181,14 +181,14 @@ def test_empty_and_constant_inputs_are_refused(tmp_path, identity_model):
 
 
 def test_no_georeferencing_keeps_pixel_space(tmp_path, identity_model):
-    image = np.round(smooth_image(64, 80)).astype(np.uint8)
+    image = byte_image(64, 80)
     values, _, ds, report = run(tmp_path, identity_model, image, geotransform=None, wkt="")
     assert ds.GetGeoTransform(can_return_null=True) is None and ds.GetProjection() == ""
     assert any("pixel space" in w for w in report.warnings)
 
 
 def test_utm_crs_is_kept(tmp_path, identity_model):
-    _, _, ds, _ = run(tmp_path, identity_model, np.round(smooth_image(64, 64)).astype(np.uint8), wkt=utm_wkt())
+    _, _, ds, _ = run(tmp_path, identity_model, byte_image(64, 64), wkt=utm_wkt())
     assert ds.GetProjection() == utm_wkt()
 
 

@@ -9,7 +9,7 @@ import pytest
 from osgeo import gdal, osr
 
 import onnx_fixtures
-from rasters import read, smooth_image, write_raster
+from rasters import byte_image, mosaic_vrt, read, smooth_image, write_raster
 from dtm_estimator.engine import Cancelled, EngineError, EstimateOptions, estimate_dtm
 
 PLUGINS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "plugins")
@@ -25,9 +25,6 @@ def custom_mars_eqc_wkt():
     srs.ImportFromProj4("+proj=eqc +lat_ts=0 +lon_0=137 +R=3396190 +units=m +no_defs")
     return srs.ExportToWkt()
 
-
-def byte_image(rows, cols, seed=0):
-    return np.round(smooth_image(rows, cols, seed=seed)).astype(np.uint8)
 
 
 @pytest.mark.parametrize("wkt_name", ["moon", "custom"])
@@ -145,16 +142,8 @@ def test_concurrent_runs_match_sequential_ones(tmp_path, blur_model):
 
 def test_huge_virtual_raster_runs_with_bounded_memory(tmp_path, identity_model):
     """A 40000×40000 VRT mosaic of one small tile: progress comes, memory stays flat, cancel is clean."""
-    tile = write_raster(str(tmp_path / "tile.tif"), byte_image(1000, 1000))
-    sources = "".join(
-        f'<SimpleSource><SourceFilename relativeToVRT="1">tile.tif</SourceFilename><SourceBand>1</SourceBand>'
-        f'<SrcRect xOff="0" yOff="0" xSize="1000" ySize="1000"/>'
-        f'<DstRect xOff="{x * 1000}" yOff="{y * 1000}" xSize="1000" ySize="1000"/></SimpleSource>'
-        for y in range(40) for x in range(40))
-    vrt = tmp_path / "huge.vrt"
-    vrt.write_text(f'<VRTDataset rasterXSize="40000" rasterYSize="40000"><VRTRasterBand dataType="Byte" band="1">'
-                   f'{sources}</VRTRasterBand></VRTDataset>')
-    assert gdal.Open(str(tile)) and gdal.Open(str(vrt)).RasterXSize == 40000
+    vrt = mosaic_vrt(str(tmp_path), byte_image(1000, 1000), 40)
+    assert gdal.Open(vrt).RasterXSize == 40000
     # In a child process, so its peak resident memory is this run's alone: VmHWM, not ru_maxrss,
     # which Linux carries over from the forked copy of this (large) test process. GDAL's block cache
     # is bounded by its own setting (GDAL_CACHEMAX); it is set to 128 MB to measure the engine's share.
@@ -167,7 +156,7 @@ def test_huge_virtual_raster_runs_with_bounded_memory(tmp_path, identity_model):
             "except Cancelled:\n    print('cancelled')\n"
             "peak = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
             "print(len(seen), seen[-1], int(peak.split()[1]) / 1024)\n"
-            % (PLUGINS, str(vrt), str(tmp_path / "out.tif"), identity_model))
+            % (PLUGINS, vrt, str(tmp_path / "out.tif"), identity_model))
     lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert lines[0] == "cancelled"
     tiles, percent, peak_mib = (float(v) for v in lines[1].split())

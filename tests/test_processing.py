@@ -9,18 +9,12 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from rasters import GEOTRANSFORM, MARS_2015_WKT, SAMPLE, read, smooth_image, utm_wkt, write_raster
+from rasters import GEOTRANSFORM, MARS_2015_WKT, SAMPLE, byte_image, read, smooth_image, utm_wkt, write_raster
 
 ALG = "dtmestimator:estimatedtm"
 RANGE = (0.0, 39586.0)
 NODATA = -32768.0
 LUMA = np.array([0.299, 0.587, 0.114])
-
-
-@pytest.fixture(scope="module")
-def processing(qgis_app):
-    import processing as processing_module
-    return processing_module
 
 
 def run(processing, **parameters):
@@ -51,9 +45,6 @@ def assert_values(output_path, expected, valid=None, atol=0.02):
     assert np.all(values[~valid] == nodata)
     np.testing.assert_allclose(values[valid], expected[valid], rtol=0, atol=atol)
 
-
-def byte_image(rows, cols, seed=0):
-    return np.round(smooth_image(rows, cols, seed=seed)).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- georeferenced inputs, exact values

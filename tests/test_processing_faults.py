@@ -9,17 +9,11 @@ import pytest
 from osgeo import gdal
 
 import onnx_fixtures
-from rasters import mosaic_vrt, read, smooth_image, write_raster
+from rasters import byte_image, mosaic_vrt, read, smooth_image, write_raster
 from test_faults import MOON_WKT, custom_mars_eqc_wkt
-from test_processing import ALG, assert_same_grid, byte_image
+from test_processing import ALG, assert_same_grid
 
 GPU_WARNING = "GPU not used"
-
-
-@pytest.fixture(scope="module")
-def processing(qgis_app):
-    import processing as processing_module
-    return processing_module
 
 
 def recording_feedback(cancel_after=None):

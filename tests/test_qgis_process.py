@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from rasters import read, smooth_image, utm_wkt, write_raster
+from rasters import byte_image, read, utm_wkt, write_raster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
@@ -61,7 +61,7 @@ def test_help_lists_every_parameter(qgis_env):
 
 
 def test_run_writes_the_dtm(qgis_env, identity_model, tmp_path):
-    image = np.round(smooth_image(120, 150)).astype(np.uint8)
+    image = byte_image(120, 150)
     src = write_raster(str(tmp_path / "image.tif"), image)
     out = str(tmp_path / "dtm.tif")
     done = qgis_process(qgis_env, "run", ALG, "--", f"INPUT={src}", f"MODEL_FILE={identity_model}",
@@ -76,7 +76,7 @@ def test_run_writes_the_dtm(qgis_env, identity_model, tmp_path):
 
 
 def test_run_with_static_enum_strings(qgis_env, identity_model, tmp_path):
-    image = np.round(smooth_image(90, 70, seed=3)).astype(np.uint8)
+    image = byte_image(90, 70, seed=3)
     src = write_raster(str(tmp_path / "image.tif"), image, wkt=utm_wkt())
     out = str(tmp_path / "dtm.tif")
     done = qgis_process(qgis_env, "--json", "run", ALG, "--", f"INPUT={src}", f"MODEL_FILE={identity_model}",
@@ -92,7 +92,7 @@ def test_run_with_static_enum_strings(qgis_env, identity_model, tmp_path):
 
 
 def test_run_with_a_bad_model_fails_with_its_message(qgis_env, tmp_path):
-    src = write_raster(str(tmp_path / "image.tif"), np.round(smooth_image(40, 40)).astype(np.uint8))
+    src = write_raster(str(tmp_path / "image.tif"), byte_image(40, 40))
     fake = tmp_path / "fake.onnx"
     fake.write_text("not a model")
     out = tmp_path / "dtm.tif"
