@@ -28,6 +28,7 @@ class EstimateOptions:
     elevation_max: float = DEFAULT_ELEVATION_RANGE[1]
     overlap: int = 128               # px shared by neighbouring tiles, cross-faded
     threads: int = None              # onnxruntime intra-op threads; None: onnxruntime's default
+    graph_optimization: str = None   # onnxruntime graph optimisation level; None: the model card's choice
 
 
 @dataclass
@@ -204,7 +205,8 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     log = log or (lambda text: None)
     _check_options(options)
     driver = check_destination(input_path, output_path)
-    model, runtime_warning = open_model(options.model_path, options.device, options.threads)
+    model, runtime_warning = open_model(options.model_path, options.device, options.threads,
+                                        options.graph_optimization)
     card = model.card
     ds = open_input(input_path)
     source = SingleBandSource(ds, options.band, card.input_range)

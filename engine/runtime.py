@@ -31,10 +31,11 @@ def import_onnxruntime():
 class ModelSession:
     """A validated onnxruntime session, its model card and the provider that really runs it."""
 
-    def __init__(self, session, card, provider):
+    def __init__(self, session, card, provider, graph_optimization="all"):
         self.session = session
         self.card = card
         self.provider = provider
+        self.graph_optimization = graph_optimization
         self.input_name = session.get_inputs()[0].name
         self.output_name = session.get_outputs()[0].name
         # onnxruntime's run() is thread-safe, but serialising keeps memory flat when two
@@ -55,18 +56,23 @@ def _muted_session(ort, path, providers, options):
         ort.set_default_logger_severity(2)
 
 
-def _session_options(ort, threads):
+_LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+           "all": "ORT_ENABLE_ALL"}
+
+
+def _session_options(ort, threads, graph_optimization="all"):
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[graph_optimization])
     if threads:
         options.intra_op_num_threads = int(threads)
     return options
 
 
-def _open(ort, path, device, threads):
+def _open(ort, path, device, threads, graph_optimization):
     available = ort.get_available_providers()
     gpu = [p for p in GPU_PROVIDERS if p in available]
-    options = _session_options(ort, threads)
+    options = _session_options(ort, threads, graph_optimization)
     if device in ("auto", "gpu") and gpu:
         try:
             session = _muted_session(ort, path, [gpu[0], "CPUExecutionProvider"], options)
@@ -103,37 +109,59 @@ def _validate_io(session, path):
             raise EngineError(f"{path} is not a DTM model: its {kind} is {arg.type}, expected float32.")
 
 
-def open_model(path, device="auto", threads=None):
-    """Return (ModelSession, warning or None); sessions are cached per (file, mtime, device, threads)."""
+def _read_card(ort, path):
+    """Check a model file's inputs, outputs and card on a light, unoptimised CPU session.
+
+    The card can name the graph optimisation level the real session should use, so it is read first.
+    """
+    try:
+        session = ort.InferenceSession(path, sess_options=_session_options(ort, 1, "disabled"),
+                                       providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - a corrupt file raises onnxruntime-specific errors
+        raise EngineError(f"Cannot load the model {path}: it is missing, truncated or not an ONNX "
+                          f"model ({str(exc).splitlines()[0]}).") from None
+    _validate_io(session, path)
+    try:
+        return ModelCard.from_metadata(path, session.get_modelmeta().custom_metadata_map)
+    except ValueError as exc:
+        raise EngineError(str(exc)) from None
+
+
+def open_model(path, device="auto", threads=None, graph_optimization=None):
+    """Return (ModelSession, warning or None); sessions are cached per (file, mtime, device, threads, level).
+
+    graph_optimization: onnxruntime level (disabled|basic|extended|all); None: the card's choice.
+    """
     if device not in DEVICES:
         raise EngineError(f"Unknown device '{device}'; choose one of {', '.join(DEVICES)}.")
+    if graph_optimization is not None and graph_optimization not in _LEVELS:
+        raise EngineError(f"Unknown graph optimisation level '{graph_optimization}'; choose one of "
+                          f"{', '.join(_LEVELS)}.")
     if not os.path.isfile(path):
         raise EngineError(f"Model file not found: {path}")
-    key = (os.path.realpath(path), os.path.getmtime(path), device, threads)
+    key = (os.path.realpath(path), os.path.getmtime(path), device, threads, graph_optimization)
     with _cache_lock:
         if key in _cache:
             return _cache[key], None
         ort = import_onnxruntime()
+        card = _read_card(ort, path)
+        level = graph_optimization or card.graph_optimization
         try:
-            session, provider, warning = _open(ort, path, device, threads)
+            session, provider, warning = _open(ort, path, device, threads, level)
         except EngineError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a corrupt file raises onnxruntime-specific errors
-            raise EngineError(f"Cannot load the model {path}: it is missing, truncated or not an ONNX "
-                              f"model ({str(exc).splitlines()[0]}).") from None
-        _validate_io(session, path)
-        try:
-            card = ModelCard.from_metadata(path, session.get_modelmeta().custom_metadata_map)
-        except ValueError as exc:
-            raise EngineError(str(exc)) from None
-        model = ModelSession(session, card, provider)
+        except Exception as exc:  # noqa: BLE001 - the optimised session can fail where the light one did not
+            raise EngineError(f"Cannot start the model {path}: {str(exc).splitlines()[0]}") from None
+        model = ModelSession(session, card, provider, level)
         _cache[key] = model
         return model, warning
 
 
 def read_model_card(path):
-    """The card of a model file, without keeping a GPU session around."""
-    return open_model(path, device="cpu")[0].card
+    """The card of a model file, without starting (or keeping) an optimised or GPU session."""
+    if not os.path.isfile(path):
+        raise EngineError(f"Model file not found: {path}")
+    return _read_card(import_onnxruntime(), path)
 
 
 def working_providers(model_path):

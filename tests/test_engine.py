@@ -229,3 +229,19 @@ def test_devices_are_reported_honestly(identity_model):
 
 def test_sessions_are_cached_per_model_and_device(identity_model):
     assert open_model(identity_model, "cpu")[0] is open_model(identity_model, "cpu")[0]
+
+
+def test_the_card_chooses_the_graph_optimisation_level(tmp_path):
+    """An optional card key picks onnxruntime's level; an explicit option overrides it; a bad value is named."""
+    hinted = onnx_fixtures.identity(str(tmp_path / "hinted.onnx"),
+                                    card=dict(onnx_fixtures.CARD, ort_graph_optimization="extended"))
+    plain = onnx_fixtures.identity(str(tmp_path / "plain.onnx"))
+    assert open_model(hinted, "cpu")[0].graph_optimization == "extended"
+    assert open_model(plain, "cpu")[0].graph_optimization == "all"
+    assert open_model(hinted, "cpu", graph_optimization="basic")[0].graph_optimization == "basic"
+    wrong = onnx_fixtures.identity(str(tmp_path / "wrong.onnx"),
+                                   card=dict(onnx_fixtures.CARD, ort_graph_optimization="fastest"))
+    with pytest.raises(EngineError, match="wrong.onnx.*ort_graph_optimization.*fastest"):
+        open_model(wrong, "cpu")
+    with pytest.raises(EngineError, match="Unknown graph optimisation level 'turbo'"):
+        open_model(plain, "cpu", graph_optimization="turbo")

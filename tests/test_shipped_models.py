@@ -7,7 +7,8 @@ import pytest
 from osgeo import gdal
 
 from rasters import read, write_raster
-from dtm_estimator.engine import BUNDLED_MODELS, EstimateOptions, bundled_model_path, estimate_dtm, read_model_card
+from dtm_estimator.engine import (BUNDLED_MODELS, EstimateOptions, bundled_model_path, estimate_dtm, open_model,
+                                  read_model_card)
 from dtm_estimator.engine.tiling import axis_starts
 
 MODELS = [bundled_model_path(name) for name in BUNDLED_MODELS]
@@ -78,3 +79,14 @@ def test_tile_borders_leave_no_seam(tmp_path, path):
         typical = np.median(steps)
         for line in borders:
             assert steps[line] < 2.0 * typical, f"seam at {name} {line}: {steps[line]:.2f} vs {typical:.2f}"
+
+
+@pytest.mark.parametrize("path", MODELS, ids=BUNDLED_MODELS)
+def test_the_card_level_computes_what_onnxruntime_default_does(path):
+    """A card's graph optimisation level is a speed choice only: same elevations as ORT_ENABLE_ALL."""
+    level = read_model_card(path).graph_optimization
+    image = np.random.default_rng(3).uniform(-1, 1, (1, 1, 256, 256)).astype(np.float32)
+    chosen = open_model(path, "cpu")[0].run(image)
+    default = open_model(path, "cpu", graph_optimization="all")[0].run(image)
+    assert level in ("basic", "extended", "all")
+    np.testing.assert_allclose(chosen, default, rtol=0, atol=1e-5)

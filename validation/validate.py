@@ -116,8 +116,9 @@ def read_prediction(path):
 
 
 class ModelRunner:
-    def __init__(self, path, name, threads):
+    def __init__(self, path, name, threads, graph_optimization=None):
         self.path, self.name, self.threads = path, name, threads
+        self.graph_optimization = graph_optimization
         self.fatal = None
         self.card = None
         self.seconds = []
@@ -136,7 +137,8 @@ class ModelRunner:
         if self.fatal:
             raise RuntimeError(self.fatal)
         from dtm_estimator.engine import EstimateOptions, estimate_dtm
-        options = EstimateOptions(self.path, sun_azimuth=sun_azimuth, device="cpu", threads=self.threads)
+        options = EstimateOptions(self.path, sun_azimuth=sun_azimuth, device="cpu", threads=self.threads,
+                                  graph_optimization=self.graph_optimization)
         started = time.perf_counter()
         estimate_dtm(image_path, out_path, options)
         self.seconds.append(time.perf_counter() - started)
@@ -456,6 +458,8 @@ def main(argv=None):
                         help=f"held-out simulator pairs (default {N_SYNTHETIC}, 1 with --quick; 0 skips)")
     parser.add_argument("--synthetic-size", type=int, default=SYNTHETIC_SIZE)
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
+    parser.add_argument("--graph-optimization", choices=("disabled", "basic", "extended", "all"),
+                        help="onnxruntime graph optimisation level for every model (default: each card's)")
     parser.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
 
@@ -473,7 +477,8 @@ def main(argv=None):
         print(text, flush=True)
 
     os.makedirs(args.out, exist_ok=True)
-    runners = [ModelRunner(path, name, args.threads) for path, name in zip(args.models, unique_names(args.models))]
+    runners = [ModelRunner(path, name, args.threads, args.graph_optimization)
+               for path, name in zip(args.models, unique_names(args.models))]
     for runner in runners:
         runner.open()
         if runner.fatal:
@@ -504,7 +509,8 @@ def main(argv=None):
                    "sun_cases": [list(c) for c in sun_cases], "border_px": 2,
                    "metrics": list(METRICS), "bar": BAR, "baseline": "Pentland 1990 linear SFS, true sun",
                    "synthetic_pairs": n_synthetic, "synthetic_size": args.synthetic_size,
-                   "threads": args.threads, "python": platform.python_version(),
+                   "threads": args.threads, "graph_optimization": args.graph_optimization or "card",
+                   "python": platform.python_version(),
                    "gdal": gdal.__version__, "seconds": round(time.perf_counter() - started, 1)},
         "dems": [d.name for d in dems],
         "dem_notes": {d.name: d.note for d in dems},
