@@ -3,7 +3,7 @@
 Rule for values: 8-bit (Byte) data maps as is, v/255 onto the model's input range. Every deeper type
 is stretched linearly between the 0.5th and 99.5th percentiles of its valid pixels (estimated on an
 overview of at most SAMPLE_SIZE pixels a side of the whole band, so every tile gets the same stretch)
-and clipped. RGB(A) becomes Rec. 601 luma, Y = 0.299 R + 0.587 G + 0.114 B.
+and clipped. A raster no larger than that sample is read from disk once and kept. RGB(A) becomes Rec. 601 luma, Y = 0.299 R + 0.587 G + 0.114 B.
 """
 import numpy as np
 from osgeo import gdal
@@ -51,6 +51,7 @@ class SingleBandSource:
         self.is_byte = all(b.DataType == gdal.GDT_Byte for b in self.bands)
         self.palette = self._palette_luma()
         self.input_range = input_range
+        self._whole = None
         self.low, self.high = self._value_range()
 
     def _palette_luma(self):
@@ -71,20 +72,26 @@ class SingleBandSource:
         planes = []
         for band in self.bands:
             data = band.ReadAsArray(x0, y0, w, h, buf_xsize=buf_w, buf_ysize=buf_h)
-            mask = band.GetMaskBand().ReadAsArray(x0, y0, w, h, buf_xsize=buf_w, buf_ysize=buf_h)
+            # GMF_ALL_VALID: no nodata, mask or alpha, so there is no mask to read
+            has_mask = band.GetMaskFlags() != gdal.GMF_ALL_VALID
+            mask = band.GetMaskBand().ReadAsArray(x0, y0, w, h, buf_xsize=buf_w, buf_ysize=buf_h) \
+                if has_mask else True
             if data is None or mask is None:
                 raise EngineError(f"GDAL could not read pixels ({x0},{y0},{w}x{h}) of the input: "
                                   f"{gdal.GetLastErrorMsg() or 'unknown error'}")
-            data = data.astype(np.float32, copy=False)
-            valid &= (mask > 0) & np.isfinite(data)
-            planes.append(data)
+            if has_mask:
+                valid &= mask > 0
+            if np.issubdtype(data.dtype, np.floating):  # only floats hold NaN and ±inf
+                valid &= np.isfinite(data)
+            planes.append(data.astype(np.float32, copy=False))
         if len(planes) == 3:
             value = sum(weight * plane for weight, plane in zip(LUMA_WEIGHTS, planes))
         elif self.palette is not None:
             value = self.palette[np.clip(planes[0], 0, 255).astype(np.intp)]
         else:
             value = planes[0]
-        value[~valid] = 0.0
+        if not valid.all():
+            value[~valid] = 0.0
         return value, valid
 
     def _value_range(self):
@@ -93,7 +100,9 @@ class SingleBandSource:
         scale = min(1.0, SAMPLE_SIZE / max(width, height))
         sample, valid = self._raw(0, 0, width, height, max(1, round(width * scale)), max(1, round(height * scale)))
         self.release_cache()
-        values = sample[valid]
+        if scale == 1.0:  # the sample is the whole raster at full resolution: read() slices it
+            self._whole = sample, valid
+        values = sample.ravel() if valid.all() else sample[valid]
         if values.size == 0:
             raise EngineError("The input has no valid pixel (all nodata, masked or NaN): nothing to infer from.")
         if values.min() == values.max():
@@ -114,14 +123,19 @@ class SingleBandSource:
 
     def read(self, x0, y0, w, h):
         """(values float32 in the input range, valid bool) for a window at full resolution."""
-        value, valid = self._raw(x0, y0, w, h)
+        if self._whole is None:
+            value, valid = self._raw(x0, y0, w, h)
+        else:
+            window = np.s_[int(y0):int(y0 + h), int(x0):int(x0 + w)]
+            value, valid = self._whole[0][window].copy(), self._whole[1][window].copy()
         lo, hi = self.input_range
         # one affine map and a clip, in place, in float32
-        value -= np.float32(self.low)
-        value *= np.float32((hi - lo) / (self.high - self.low))
-        value += np.float32(lo)
+        gain = (hi - lo) / (self.high - self.low)
+        value *= np.float32(gain)
+        value += np.float32(lo - self.low * gain)
         np.clip(value, lo, hi, out=value)
-        value[~valid] = lo
+        if not valid.all():
+            value[~valid] = lo
         return value, valid
 
     def stretch_note(self):

@@ -14,7 +14,7 @@ from .tiling import axis_starts, feather_weights, fill_invalid, mirror_pad, roun
 LARGE_RASTER_MODES = ("tile", "fit")
 DEFAULT_ELEVATION_RANGE = (0.0, 39586.0)
 FIT_CHUNK_PIXELS = 4_000_000  # full-resolution pixels held at once while downsampling or upsampling
-WRITE_ROWS = 256  # rows blended and written at once in tile mode
+WRITE_PIXELS = 2 ** 21  # pixels blended and written at once in tile mode (whole rows, at least one)
 
 
 @dataclass
@@ -62,7 +62,9 @@ class TilePredictor:
         output = output[top:top + turned.shape[0], left:left + turned.shape[1]]
         if self.turn:
             output = rotate_back(output, self.turn, values.shape)
-        return output * np.float32(self.gain) + np.float32(self.offset)
+        output *= np.float32(self.gain)  # in place: the network's output array is ours
+        output += np.float32(self.offset)
+        return output
 
 
 def _check_options(options):
@@ -101,7 +103,10 @@ def _run_tiles(source, predictor, writer, options, tracker):
     tile = predictor.card.input_size
     tile_h, tile_w = min(tile, height), min(tile, width)
     ys, xs = axis_starts(height, tile, options.overlap), axis_starts(width, tile, options.overlap)
+    if len(ys) == len(xs) == 1:
+        return _run_single(source, predictor, writer, tracker)
     weights = feather_weights(tile_h, tile_w, options.overlap)
+    write_rows = max(1, WRITE_PIXELS // width)
     total = np.zeros((tile_h, width), np.float32)
     weight_sum = np.zeros((tile_h, width), np.float32)
     valid_rows = np.zeros((tile_h, width), bool)
@@ -118,8 +123,8 @@ def _run_tiles(source, predictor, writer, options, tracker):
                 weight_sum[window] += weights
             tracker.step()
         done = (ys[row + 1] if row + 1 < len(ys) else height) - y0
-        for first in range(0, done, WRITE_ROWS):  # in bands of rows, so temporaries stay small
-            rows = np.s_[first:min(first + WRITE_ROWS, done)]
+        for first in range(0, done, write_rows):  # in bands of rows, so temporaries stay small
+            rows = np.s_[first:min(first + write_rows, done)]
             covered = weight_sum[rows] > 0
             blended = np.divide(total[rows], weight_sum[rows], out=np.zeros_like(total[rows]), where=covered)
             writer.write(y0 + first, blended, valid_rows[rows] & covered)
@@ -128,6 +133,15 @@ def _run_tiles(source, predictor, writer, options, tracker):
             buffer[:tile_h - done] = buffer[done:]
             buffer[tile_h - done:] = 0
     return len(xs) * len(ys)
+
+
+def _run_single(source, predictor, writer, tracker):
+    """A raster within one model input: nothing to blend, so the prediction is written as it is."""
+    tracker.check()
+    values, valid = source.read(0, 0, source.ds.RasterXSize, source.ds.RasterYSize)
+    writer.write(0, predictor.predict(fill_invalid(values, valid)), valid)
+    tracker.step()
+    return 1
 
 
 def _offset_to_neighbours(elevation, total, weight_sum, valid):

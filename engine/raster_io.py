@@ -89,8 +89,12 @@ class AtomicDtmWriter:
         self.stats = {"count": 0, "sum": 0.0, "sum_sq": 0.0, "min": np.inf, "max": -np.inf}
 
     def write(self, y0, values, valid):
-        rows = np.where(valid, values, NODATA).astype(np.float32)
-        self._accumulate(rows[valid])
+        if valid.all():  # the usual case: no masked copy needed
+            rows = values.astype(np.float32, copy=False)
+            self._accumulate(rows)
+        else:
+            rows = np.where(valid, values, np.float32(NODATA)).astype(np.float32, copy=False)
+            self._accumulate(rows[valid])
         self.band.WriteArray(rows, 0, y0)
         # Written rows are final: push them to disk and out of GDAL's block cache, so memory does
         # not grow with the raster's size.
@@ -102,7 +106,8 @@ class AtomicDtmWriter:
             stats = self.stats
             stats["count"] += values.size
             stats["sum"] += values.sum(dtype=np.float64)
-            stats["sum_sq"] += np.einsum("i,i->", values, values, dtype=np.float64)
+            flat = values.ravel()
+            stats["sum_sq"] += np.einsum("i,i->", flat, flat, dtype=np.float64)
             stats["min"], stats["max"] = min(stats["min"], values.min()), max(stats["max"], values.max())
 
     def commit(self, metadata):

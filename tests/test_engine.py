@@ -245,3 +245,20 @@ def test_the_card_chooses_the_graph_optimisation_level(tmp_path):
         open_model(wrong, "cpu")
     with pytest.raises(EngineError, match="Unknown graph optimisation level 'turbo'"):
         open_model(plain, "cpu", graph_optimization="turbo")
+
+
+@pytest.mark.parametrize("mode", ["tile", "fit"])
+def test_rasters_read_once_into_memory_give_what_window_reads_give(tmp_path, blur_model, monkeypatch, mode):
+    """Rasters within SAMPLE_SIZE are kept in memory after the first read; larger ones are read by
+    window from disk. Both paths must produce the same DTM, nodata hole included."""
+    from dtm_estimator.engine import bands
+    image = byte_image(1300, 1100, seed=4)
+    image[600:700, 500:650] = 0
+    src = write_raster(str(tmp_path / "in.tif"), image, nodata=0)
+    options = EstimateOptions(blur_model, device="cpu", large_raster=mode)
+    estimate_dtm(src, str(tmp_path / "memory.tif"), options)
+    monkeypatch.setattr(bands, "SAMPLE_SIZE", 512)
+    estimate_dtm(src, str(tmp_path / "windows.tif"), options)
+    memory, windows = read(str(tmp_path / "memory.tif"))[0], read(str(tmp_path / "windows.tif"))[0]
+    np.testing.assert_array_equal(memory, windows)
+    assert (memory == NODATA).sum() == 100 * 150
