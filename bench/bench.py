@@ -36,22 +36,56 @@ def make_raster(path, size, seed=0):
     return path
 
 
-def case_bare(model_path, threads, repeats):
+def case_compare(model_path, raster, threads, repeats):
+    """Bare network against the whole algorithm on 1024², alternating, on the engine's own session.
+
+    Alternating run by run puts both under the same machine load; each engine run writes a new
+    file (like Processing's temporary outputs), removed outside the timer. The engine's overhead is
+    its wall time minus the time its one network call took inside it.
+    """
     import numpy as np
-    from dtm_estimator.engine.runtime import open_model
-    model, _ = open_model(model_path, "cpu", threads or None)
-    batch = np.random.default_rng(0).uniform(-1, 1, (1, 1, 1024, 1024)).astype(np.float32)
-    model.run(batch)
-    times = []
-    for _ in range(repeats):
+    from dtm_estimator.engine import EstimateOptions, estimate_dtm, runtime
+    options = EstimateOptions(model_path, device="cpu", threads=threads or None)
+    model, _ = runtime.open_model(model_path, "cpu", threads or None)
+    network_seconds = []
+    run = runtime.ModelSession.run
+
+    def timed_run(self, batch):
         start = time.perf_counter()
-        model.run(batch)
-        times.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(times)}
+        try:
+            return run(self, batch)
+        finally:
+            network_seconds.append(time.perf_counter() - start)
+
+    runtime.ModelSession.run = timed_run
+    batch = network_input(raster)
+    out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
+    bare, whole, overhead = [], [], []
+    for _ in range(repeats + 1):  # the first round is the warm-up
+        start = time.perf_counter()
+        run(model, batch)
+        bare.append(time.perf_counter() - start)
+        network_seconds.clear()
+        start = time.perf_counter()
+        estimate_dtm(raster, out, options)
+        whole.append(time.perf_counter() - start)
+        overhead.append(whole[-1] - sum(network_seconds))
+        os.remove(out)
+    return {"bare_s": statistics.median(bare[1:]), "engine_s": statistics.median(whole[1:]),
+            "overhead_ms": 1000 * statistics.median(overhead[1:]), "graph_optimization": model.graph_optimization}
 
 
-def case_variant(model_path, variant, repeats):
-    """Bare network time for a precision/optimisation variant of the model (CPU, default threads)."""
+def network_input(raster):
+    """The 1024² bench raster as the network sees it (8-bit v/127.5 − 1), batch of one."""
+    import numpy as np
+    from osgeo import gdal
+    image = gdal.Open(raster).ReadAsArray().astype(np.float32)
+    return (image / 127.5 - 1.0)[np.newaxis, np.newaxis]
+
+
+def case_variant(model_path, raster, variant, repeats):
+    """Bare network time for a precision/optimisation variant of the model (CPU, default threads),
+    and how far its output strays from the float32 model at onnxruntime's default level."""
     import numpy as np
     import onnxruntime as ort
     path, options = model_path, ort.SessionOptions()
@@ -59,35 +93,48 @@ def case_variant(model_path, variant, repeats):
         from onnxruntime.quantization import QuantType, quantize_dynamic
         path = tempfile.mktemp(suffix=".onnx")
         quantize_dynamic(model_path, path, weight_type=QuantType.QUInt8)
+    elif variant == "fp16":
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+        path = tempfile.mktemp(suffix=".onnx")
+        onnx.save(convert_float_to_float16(onnx.load(model_path), keep_io_types=True), path)
     else:
         options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, variant)
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    batch = np.random.default_rng(0).uniform(-1, 1, (1, 1, 1024, 1024)).astype(np.float32)
-    reference = session.run(None, {"image": batch})[0]
+    batch = network_input(raster)
+    reference = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"]).run(None, {"image": batch})[0]
+    difference = float(np.abs(session.run(None, {"image": batch})[0] - reference).max())
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         session.run(None, {"image": batch})
         times.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(times), "output_mean": float(reference.mean())}
+    return {"seconds": statistics.median(times), "max_abs_difference": difference}
 
 
-VARIANTS = ("ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL", "int8-dynamic")
+VARIANTS = ("ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL", "int8-dynamic", "fp16")
 
 
-def case_engine(model_path, raster, mode, threads, repeats):
-    from dtm_estimator.engine import EstimateOptions, estimate_dtm
+def case_engine(model_path, raster, mode, threads):
+    """One run of the whole algorithm on a large raster, in a fresh process (so its peak memory is its own).
+
+    The session is opened and run once before the clock starts, as in a QGIS session after its first
+    DTM; that start-up (session creation and onnxruntime's slower first runs) is reported apart.
+    """
+    import numpy as np
+    from dtm_estimator.engine import EstimateOptions, estimate_dtm, open_model
     options = EstimateOptions(model_path, device="cpu", large_raster=mode, threads=threads or None)
     out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
-    if repeats > 1:  # warm-up for the 1024² comparison
-        estimate_dtm(raster, out, options)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        report = estimate_dtm(raster, out, options)
-        times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    model, _ = open_model(model_path, "cpu", threads or None)
+    for _ in range(2):  # onnxruntime's first two runs are slower
+        model.run(np.zeros((1, 1, model.card.input_size, model.card.input_size), np.float32))
+    startup = time.perf_counter() - start
+    start = time.perf_counter()
+    report = estimate_dtm(raster, out, options)
+    seconds = time.perf_counter() - start
     os.remove(out)
-    return {"seconds": statistics.median(times), "tiles": report.tiles}
+    return {"seconds": seconds, "tiles": report.tiles, "startup_s": startup}
 
 
 def peak_rss_mib():
@@ -113,7 +160,7 @@ def main():
     parser.add_argument("--sizes", nargs="+", type=int, default=[2048, 4096, 8192])
     parser.add_argument("--threads", nargs="+", type=int, default=[0, 1, 2],
                         help="intra-op threads (0: onnxruntime's default); the size sweep runs at the first")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -123,19 +170,20 @@ def main():
     for name in args.models:
         model = name if name.endswith(".onnx") else os.path.join(ROOT, "models", f"{name}.onnx")
         for threads in args.threads:
-            bare = run_case("bare", model_path=model, threads=threads, repeats=args.repeats)
-            whole = run_case("engine", model_path=model, raster=rasters[1024], mode="tile", threads=threads,
-                             repeats=args.repeats)
-            row = {"model": name, "threads": threads or "default", "bare_1024_s": bare["seconds"],
-                   "engine_1024_s": whole["seconds"], "ratio": whole["seconds"] / bare["seconds"]}
+            compare = run_case("compare", model_path=model, raster=rasters[1024], threads=threads,
+                               repeats=args.repeats)
+            row = {"model": name, "threads": threads or "default", "level": compare["graph_optimization"],
+                   "bare_1024_s": compare["bare_s"], "engine_1024_s": compare["engine_s"],
+                   "ratio": compare["engine_s"] / compare["bare_s"], "overhead_ms": compare["overhead_ms"]}
             sweep = threads == args.threads[0]  # sizes and modes once, at the first thread setting
             for mode in ("tile", "fit") if sweep else ():
                 for size in args.sizes:
                     result = run_case("engine", model_path=model, raster=rasters[size], mode=mode,
-                                      threads=threads, repeats=1)
+                                      threads=threads)
                     row[f"{mode}_{size}"] = dict(result, mpix_per_s=size * size / 1e6 / result["seconds"])
             if sweep:
-                row["variants"] = {v: run_case("variant", model_path=model, variant=v, repeats=args.repeats)
+                row["variants"] = {v: run_case("variant", model_path=model, raster=rasters[1024], variant=v,
+                                            repeats=args.repeats)
                                    for v in VARIANTS}
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -155,15 +203,16 @@ def machine():
 
 
 def markdown(rows, sizes):
-    head = ["model", "threads", "bare 1024² s", "engine 1024² s", "engine/bare"]
+    head = ["model", "threads", "graph optimisation", "bare 1024² s", "engine 1024² s", "engine/bare",
+            "engine overhead ms"]
     for mode in ("tile", "fit"):
         head += [f"{mode} {s}² s (MP/s, peak MiB)" for s in sizes]
     head += [f"tile {sizes[-1]}²/{sizes[-2]}² time"] if len(sizes) > 1 else []
-    head += [f"tile {sizes[-1]}²: tiles, time / (tiles × bare)"]
+    head += [f"tile {sizes[-1]}²: tiles, time / (tiles × bare)", "start-up s (session + first run)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        cells = [row["model"], str(row["threads"]), f"{row['bare_1024_s']:.3f}", f"{row['engine_1024_s']:.3f}",
-                 f"{row['ratio']:.3f}"]
+        cells = [row["model"], str(row["threads"]), row["level"], f"{row['bare_1024_s']:.3f}",
+                 f"{row['engine_1024_s']:.3f}", f"{row['ratio']:.3f}", f"{row['overhead_ms']:.1f}"]
         for mode in ("tile", "fit"):
             for s in sizes:
                 r = row.get(f"{mode}_{s}")
@@ -173,14 +222,18 @@ def markdown(rows, sizes):
             cells.append(f"{big['seconds'] / small['seconds']:.2f}×" if big else "")
         last = row.get(f"tile_{sizes[-1]}")
         cells.append(f"{last['tiles']}, {last['seconds'] / (last['tiles'] * row['bare_1024_s']):.2f}" if last else "")
+        cells.append(f"{last['startup_s']:.2f}" if last else "")
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Bare network on 1024², default threads, by onnxruntime graph optimisation level and with "
-              "int8 dynamic quantisation (seconds, median):", "",
+    lines += ["", "Bare network on 1024², default threads, by onnxruntime graph optimisation level, with int8 "
+              "dynamic quantisation and in float16: seconds (median) and, in brackets, the largest output "
+              "difference from the float32 model at onnxruntime's default level (output range −1…1). The "
+              "engine runs each model at the level its card names (column 'graph optimisation' above).", "",
               "| model | " + " | ".join(VARIANTS) + " |", "|" + "---|" * (1 + len(VARIANTS))]
     for row in rows:
         if "variants" in row:
-            lines.append(f"| {row['model']} | " + " | ".join(f"{row['variants'][v]['seconds']:.3f}"
-                                                           for v in VARIANTS) + " |")
+            lines.append(f"| {row['model']} | " + " | ".join(
+                f"{row['variants'][v]['seconds']:.3f} ({row['variants'][v]['max_abs_difference']:.0e})"
+                for v in VARIANTS) + " |")
     return "\n".join(lines)
 
 

@@ -119,7 +119,8 @@ def _run_tiles(source, predictor, writer, options, tracker):
             if valid.any():
                 elevation = predictor.predict(fill_invalid(values, valid))
                 elevation += _offset_to_neighbours(elevation, total[window], weight_sum[window], valid)
-                total[window] += elevation * weights
+                elevation *= weights  # in place: the prediction is not needed unweighted
+                total[window] += elevation
                 weight_sum[window] += weights
             tracker.step()
         done = (ys[row + 1] if row + 1 < len(ys) else height) - y0
@@ -145,11 +146,18 @@ def _run_single(source, predictor, writer, tracker):
 
 
 def _offset_to_neighbours(elevation, total, weight_sum, valid):
-    shared = (weight_sum > 0) & valid
-    if not shared.any():
+    """Weighted mean of (earlier blend − this tile) where earlier tiles wrote and this tile is valid.
+
+    With earlier = total / weight_sum, Σ w (earlier − e) / Σ w = (Σ total − Σ w e) / Σ w: whole-window
+    sums, no masked copies; pixels no earlier tile reached have w = total = 0 and drop out.
+    """
+    if not valid.all():
+        total, weight_sum = total * valid, weight_sum * valid
+    weights = weight_sum.sum(dtype=np.float64)
+    if weights == 0:
         return 0.0
-    earlier = total[shared] / weight_sum[shared]
-    return float(np.average(earlier - elevation[shared], weights=weight_sum[shared]))
+    difference = total.sum(dtype=np.float64) - np.einsum("ij,ij->", weight_sum, elevation, dtype=np.float64)
+    return float(difference / weights)
 
 
 def _bin_edges(length, bins):
