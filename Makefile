@@ -66,7 +66,7 @@ validate: setup
 	    --out validation/results
 
 bench: setup
-	$(PY) -m bench.bench --out bench/results
+	$(PY) -m bench.bench --out bench/results $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist $(DEMO_OUT) resources_rc.py

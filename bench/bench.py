@@ -2,7 +2,7 @@
 
 Every case runs in a fresh subprocess so its peak resident memory is its own.
 Usage: python -m bench.bench [--models pix2pixcc mrfed] [--sizes 2048 4096 8192] [--threads 0 1 2]
-       [--out bench/results]   (run from the repository root; writes results.json and results.md)
+       [--device cpu|gpu] [--out bench/results]   (run from the repository root; writes results.json and results.md)
 """
 import argparse
 import json
@@ -36,7 +36,7 @@ def make_raster(path, size, seed=0):
     return path
 
 
-def case_compare(model_path, raster, threads, repeats):
+def case_compare(model_path, raster, threads, repeats, device="cpu"):
     """Bare network against the whole algorithm on 1024², alternating, on the engine's own session.
 
     Alternating run by run puts both under the same machine load; each engine run writes a new
@@ -45,8 +45,8 @@ def case_compare(model_path, raster, threads, repeats):
     """
     import numpy as np
     from dtm_estimator.engine import EstimateOptions, estimate_dtm, runtime
-    options = EstimateOptions(model_path, device="cpu", threads=threads or None)
-    model, _ = runtime.open_model(model_path, "cpu", threads or None)
+    options = EstimateOptions(model_path, device=device, threads=threads or None)
+    model, _ = runtime.open_model(model_path, device, threads or None)
     network_seconds = []
     run = runtime.ModelSession.run
 
@@ -72,7 +72,8 @@ def case_compare(model_path, raster, threads, repeats):
         overhead.append(whole[-1] - sum(network_seconds))
         os.remove(out)
     return {"bare_s": statistics.median(bare[1:]), "engine_s": statistics.median(whole[1:]),
-            "overhead_ms": 1000 * statistics.median(overhead[1:]), "graph_optimization": model.graph_optimization}
+            "overhead_ms": 1000 * statistics.median(overhead[1:]), "graph_optimization": model.graph_optimization,
+            "provider": model.provider}
 
 
 def network_input(raster):
@@ -115,7 +116,7 @@ def case_variant(model_path, raster, variant, repeats):
 VARIANTS = ("ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL", "int8-dynamic", "fp16")
 
 
-def case_engine(model_path, raster, mode, threads):
+def case_engine(model_path, raster, mode, threads, device="cpu"):
     """One run of the whole algorithm on a large raster, in a fresh process (so its peak memory is its own).
 
     The session is opened and run once before the clock starts, as in a QGIS session after its first
@@ -123,10 +124,10 @@ def case_engine(model_path, raster, mode, threads):
     """
     import numpy as np
     from dtm_estimator.engine import EstimateOptions, estimate_dtm, open_model
-    options = EstimateOptions(model_path, device="cpu", large_raster=mode, threads=threads or None)
+    options = EstimateOptions(model_path, device=device, large_raster=mode, threads=threads or None)
     out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
     start = time.perf_counter()
-    model, _ = open_model(model_path, "cpu", threads or None)
+    model, _ = open_model(model_path, device, threads or None)
     for _ in range(2):  # onnxruntime's first two runs are slower
         model.run(np.zeros((1, 1, model.card.input_size, model.card.input_size), np.float32))
     startup = time.perf_counter() - start
@@ -150,7 +151,10 @@ def run_case(kind, **kwargs):
             "r['peak_rss_mib'] = bench.peak_rss_mib(); print(json.dumps(r))"
             % (ROOT, kind))
     out = subprocess.run([sys.executable, "-c", code, json.dumps(kwargs)], capture_output=True, text=True,
-                         cwd=ROOT, check=True)
+                         cwd=ROOT)
+    if out.returncode:
+        last = (out.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise SystemExit(f"bench case {kind} {kwargs} failed: {last}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -161,6 +165,8 @@ def main():
     parser.add_argument("--threads", nargs="+", type=int, default=[0, 1, 2],
                         help="intra-op threads (0: onnxruntime's default); the size sweep runs at the first")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="gpu: the engine's GPU provider (CUDA); the CPU-only variant table is skipped")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -171,27 +177,29 @@ def main():
         model = name if name.endswith(".onnx") else os.path.join(ROOT, "models", f"{name}.onnx")
         for threads in args.threads:
             compare = run_case("compare", model_path=model, raster=rasters[1024], threads=threads,
-                               repeats=args.repeats)
+                               repeats=args.repeats, device=args.device)
             row = {"model": name, "threads": threads or "default", "level": compare["graph_optimization"],
+                   "provider": compare["provider"],
                    "bare_1024_s": compare["bare_s"], "engine_1024_s": compare["engine_s"],
                    "ratio": compare["engine_s"] / compare["bare_s"], "overhead_ms": compare["overhead_ms"]}
             sweep = threads == args.threads[0]  # sizes and modes once, at the first thread setting
             for mode in ("tile", "fit") if sweep else ():
                 for size in args.sizes:
                     result = run_case("engine", model_path=model, raster=rasters[size], mode=mode,
-                                      threads=threads)
+                                      threads=threads, device=args.device)
                     row[f"{mode}_{size}"] = dict(result, mpix_per_s=size * size / 1e6 / result["seconds"])
-            if sweep:
+            if sweep and args.device == "cpu":
                 row["variants"] = {v: run_case("variant", model_path=model, raster=rasters[1024], variant=v,
                                             repeats=args.repeats)
                                    for v in VARIANTS}
             rows.append(row)
             print(json.dumps(row), flush=True)
+    where = f"{machine()}, provider {', '.join(sorted({row['provider'] for row in rows}))}"
     with open(os.path.join(args.out, "results.json"), "w") as handle:
-        json.dump({"machine": machine(), "rows": rows}, handle, indent=1)
+        json.dump({"machine": where, "rows": rows}, handle, indent=1)
     table = markdown(rows, args.sizes)
     with open(os.path.join(args.out, "results.md"), "w") as handle:
-        handle.write(f"Machine: {machine()}\n\n{table}\n")
+        handle.write(f"Machine: {where}\n\n{table}\n")
     print(table)
 
 
@@ -224,6 +232,8 @@ def markdown(rows, sizes):
         cells.append(f"{last['tiles']}, {last['seconds'] / (last['tiles'] * row['bare_1024_s']):.2f}" if last else "")
         cells.append(f"{last['startup_s']:.2f}" if last else "")
         lines.append("| " + " | ".join(cells) + " |")
+    if not any("variants" in row for row in rows):
+        return "\n".join(lines)
     lines += ["", "Bare network on 1024², default threads, by onnxruntime graph optimisation level, with int8 "
               "dynamic quantisation and in float16: seconds (median) and, in brackets, the largest output "
               "difference from the float32 model at onnxruntime's default level (output range −1…1). The "
