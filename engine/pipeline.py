@@ -1,5 +1,6 @@
 """read → single band → pad/tile → infer → crop/blend → rescale → write, for one raster."""
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,6 +99,9 @@ def _run_tiles(source, predictor, writer, options, tracker):
 
     Each tile predicts relief above its own minimum, so every new tile is shifted to agree on
     average with what earlier tiles already put in the overlap before it is blended in.
+    The network works one tile ahead in a second thread: while it infers tile k + 1, this thread
+    blends tile k and writes finished rows (onnxruntime, numpy and GDAL release the GIL). Only this
+    thread touches GDAL; the blending order, and so every output value, is that of a plain loop.
     """
     width, height = source.ds.RasterXSize, source.ds.RasterYSize
     tile = predictor.card.input_size
@@ -106,34 +110,65 @@ def _run_tiles(source, predictor, writer, options, tracker):
     if len(ys) == len(xs) == 1:
         return _run_single(source, predictor, writer, tracker)
     weights = feather_weights(tile_h, tile_w, options.overlap)
-    write_rows = max(1, WRITE_PIXELS // width)
-    total = np.zeros((tile_h, width), np.float32)
-    weight_sum = np.zeros((tile_h, width), np.float32)
-    valid_rows = np.zeros((tile_h, width), bool)
-    for row, y0 in enumerate(ys):
-        for x0 in xs:
-            tracker.check()
-            values, valid = source.read(x0, y0, tile_w, tile_h)
-            window = np.s_[:, x0:x0 + tile_w]
-            valid_rows[window] |= valid
-            if valid.any():
-                elevation = predictor.predict(fill_invalid(values, valid))
-                elevation += _offset_to_neighbours(elevation, total[window], weight_sum[window], valid)
-                elevation *= weights  # in place: the prediction is not needed unweighted
-                total[window] += elevation
-                weight_sum[window] += weights
+    strip = _Strip(tile_h, width, writer)
+    grid = [(y0, x0) for y0 in ys for x0 in xs]
+
+    def start(index):
+        """Read a tile and hand it to the network; no job where the window holds no valid pixel."""
+        tracker.check()
+        y0, x0 = grid[index]
+        values, valid = source.read(x0, y0, tile_w, tile_h)
+        job = inference.submit(lambda: predictor.predict(fill_invalid(values, valid))) if valid.any() else None
+        return valid, job
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtm-inference") as inference:
+        ahead = start(0)
+        for index, (y0, x0) in enumerate(grid):
+            valid, job = ahead
+            elevation = job.result() if job else None
             tracker.step()
-        done = (ys[row + 1] if row + 1 < len(ys) else height) - y0
-        for first in range(0, done, write_rows):  # in bands of rows, so temporaries stay small
-            rows = np.s_[first:min(first + write_rows, done)]
-            covered = weight_sum[rows] > 0
-            blended = np.divide(total[rows], weight_sum[rows], out=np.zeros_like(total[rows]), where=covered)
-            writer.write(y0 + first, blended, valid_rows[rows] & covered)
-        source.release_cache()
-        for buffer in (total, weight_sum, valid_rows):
-            buffer[:tile_h - done] = buffer[done:]
-            buffer[tile_h - done:] = 0
-    return len(xs) * len(ys)
+            if index + 1 < len(grid):
+                ahead = start(index + 1)
+            strip.add(x0, elevation, valid, weights)
+            if x0 == xs[-1]:  # the tile row is complete down to the next row's first line
+                next_y0 = ys[ys.index(y0) + 1] if y0 != ys[-1] else height
+                strip.write_and_shift(y0, next_y0 - y0)
+                source.release_cache()
+    return len(grid)
+
+
+class _Strip:
+    """One tile row of blending buffers, as wide as the raster: weighted sums, weights, validity."""
+
+    def __init__(self, height, width, writer):
+        self.total = np.zeros((height, width), np.float32)
+        self.weight_sum = np.zeros((height, width), np.float32)
+        self.valid = np.zeros((height, width), bool)
+        self.writer = writer
+        self.write_rows = max(1, WRITE_PIXELS // width)
+
+    def add(self, x0, elevation, valid, weights):
+        window = np.s_[:, x0:x0 + valid.shape[1]]
+        self.valid[window] |= valid
+        if elevation is None:
+            return
+        elevation += _offset_to_neighbours(elevation, self.total[window], self.weight_sum[window], valid)
+        elevation *= weights  # in place: the prediction is not needed unweighted
+        self.total[window] += elevation
+        self.weight_sum[window] += weights
+
+    def write_and_shift(self, y0, done):
+        """Write the first `done` rows (final: no later tile reaches them) and move the rest up."""
+        for first in range(0, done, self.write_rows):  # in bands of rows, so temporaries stay small
+            rows = np.s_[first:min(first + self.write_rows, done)]
+            covered = self.weight_sum[rows] > 0
+            blended = np.divide(self.total[rows], self.weight_sum[rows], out=np.zeros_like(self.total[rows]),
+                                where=covered)
+            self.writer.write(y0 + first, blended, self.valid[rows] & covered)
+        height = self.total.shape[0]
+        for buffer in (self.total, self.weight_sum, self.valid):
+            buffer[:height - done] = buffer[done:]
+            buffer[height - done:] = 0
 
 
 def _run_single(source, predictor, writer, tracker):
