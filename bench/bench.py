@@ -36,6 +36,23 @@ def make_raster(path, size, seed=0):
     return path
 
 
+def timed_network_calls():
+    """Make every network call the engine makes (ModelSession.run, from any thread) append its
+    duration to the returned list; the bench's child process ends before anything else needs it."""
+    from dtm_estimator.engine import runtime
+    seconds, run = [], runtime.ModelSession.run
+
+    def timed_run(self, batch):
+        start = time.perf_counter()
+        try:
+            return run(self, batch)
+        finally:
+            seconds.append(time.perf_counter() - start)
+
+    runtime.ModelSession.run = timed_run
+    return seconds
+
+
 def case_compare(model_path, raster, threads, repeats, device="cpu"):
     """Bare network against the whole algorithm on 1024², alternating, on the engine's own session.
 
@@ -43,29 +60,17 @@ def case_compare(model_path, raster, threads, repeats, device="cpu"):
     file (like Processing's temporary outputs), removed outside the timer. The engine's overhead is
     its wall time minus the time its one network call took inside it.
     """
-    import numpy as np
-    from dtm_estimator.engine import EstimateOptions, estimate_dtm, runtime
+    from dtm_estimator.engine import EstimateOptions, estimate_dtm, open_model
     options = EstimateOptions(model_path, device=device, threads=threads or None)
-    model, _ = runtime.open_model(model_path, device, threads or None)
-    network_seconds = []
-    run = runtime.ModelSession.run
-
-    def timed_run(self, batch):
-        start = time.perf_counter()
-        try:
-            return run(self, batch)
-        finally:
-            network_seconds.append(time.perf_counter() - start)
-
-    runtime.ModelSession.run = timed_run
+    model, _ = open_model(model_path, device, threads or None)
     batch = network_input(raster)
+    network_seconds = timed_network_calls()
     out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
     bare, whole, overhead = [], [], []
     for _ in range(repeats + 1):  # the first round is the warm-up
-        start = time.perf_counter()
-        run(model, batch)
-        bare.append(time.perf_counter() - start)
         network_seconds.clear()
+        model.run(batch)
+        bare.append(network_seconds.pop())
         start = time.perf_counter()
         estimate_dtm(raster, out, options)
         whole.append(time.perf_counter() - start)
@@ -131,11 +136,12 @@ def case_engine(model_path, raster, mode, threads, device="cpu"):
     for _ in range(2):  # onnxruntime's first two runs are slower
         model.run(np.zeros((1, 1, model.card.input_size, model.card.input_size), np.float32))
     startup = time.perf_counter() - start
+    network_seconds = timed_network_calls()
     start = time.perf_counter()
     report = estimate_dtm(raster, out, options)
     seconds = time.perf_counter() - start
     os.remove(out)
-    return {"seconds": seconds, "tiles": report.tiles, "startup_s": startup}
+    return {"seconds": seconds, "tiles": report.tiles, "startup_s": startup, "network_s": sum(network_seconds)}
 
 
 def peak_rss_mib():
@@ -216,7 +222,8 @@ def markdown(rows, sizes):
     for mode in ("tile", "fit"):
         head += [f"{mode} {s}² s (MP/s, peak MiB)" for s in sizes]
     head += [f"tile {sizes[-1]}²/{sizes[-2]}² time"] if len(sizes) > 1 else []
-    head += [f"tile {sizes[-1]}²: tiles, time / (tiles × bare)", "start-up s (session + first run)"]
+    head += [f"tile {sizes[-1]}²: tiles, time / (tiles × bare)",
+             f"tile {sizes[-1]}²: network s, rest s", "start-up s (session + first run)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["model"], str(row["threads"]), row["level"], f"{row['bare_1024_s']:.3f}",
@@ -230,6 +237,7 @@ def markdown(rows, sizes):
             cells.append(f"{big['seconds'] / small['seconds']:.2f}×" if big else "")
         last = row.get(f"tile_{sizes[-1]}")
         cells.append(f"{last['tiles']}, {last['seconds'] / (last['tiles'] * row['bare_1024_s']):.2f}" if last else "")
+        cells.append(f"{last['network_s']:.1f}, {last['seconds'] - last['network_s']:.2f}" if last else "")
         cells.append(f"{last['startup_s']:.2f}" if last else "")
         lines.append("| " + " | ".join(cells) + " |")
     if not any("variants" in row for row in rows):
