@@ -3,7 +3,8 @@
 Rule for values: 8-bit (Byte) data maps as is, v/255 onto the model's input range. Every deeper type
 is stretched linearly between the 0.5th and 99.5th percentiles of its valid pixels (estimated on an
 overview of at most SAMPLE_SIZE pixels a side of the whole band, so every tile gets the same stretch)
-and clipped. A raster no larger than that sample is read from disk once and kept. RGB(A) becomes Rec. 601 luma, Y = 0.299 R + 0.587 G + 0.114 B.
+and clipped. A raster no larger than that sample is read from disk once and kept.
+RGB(A) becomes Rec. 601 luma, Y = 0.299 R + 0.587 G + 0.114 B.
 """
 import numpy as np
 from osgeo import gdal

@@ -8,7 +8,7 @@ import os
 import threading
 
 from .errors import EngineError
-from .model_card import ModelCard
+from .model_card import GRAPH_OPTIMIZATION_LEVELS, ModelCard
 
 DEVICES = ("auto", "cpu", "gpu")
 GPU_PROVIDERS = ("CUDAExecutionProvider", "ROCMExecutionProvider", "DmlExecutionProvider",
@@ -56,8 +56,9 @@ def _muted_session(ort, path, providers, options):
         ort.set_default_logger_severity(2)
 
 
-_LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
-           "all": "ORT_ENABLE_ALL"}
+# the card's level names, in order, as onnxruntime's GraphOptimizationLevel members
+_LEVELS = dict(zip(GRAPH_OPTIMIZATION_LEVELS,
+                   ("ORT_DISABLE_ALL", "ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL")))
 
 
 def _session_options(ort, threads, graph_optimization="all"):
