@@ -31,11 +31,12 @@ def import_onnxruntime():
 class ModelSession:
     """A validated onnxruntime session, its model card and the provider that really runs it."""
 
-    def __init__(self, session, card, provider, graph_optimization="all"):
+    def __init__(self, session, card, provider, graph_optimization="all", warning=None):
         self.session = session
         self.card = card
         self.provider = provider
         self.graph_optimization = graph_optimization
+        self.warning = warning  # why the GPU was not used, given to every run on this session
         self.input_name = session.get_inputs()[0].name
         self.output_name = session.get_outputs()[0].name
         # onnxruntime's run() is thread-safe, but serialising keeps memory flat when two
@@ -143,7 +144,7 @@ def open_model(path, device="auto", threads=None, graph_optimization=None):
     key = (os.path.realpath(path), os.path.getmtime(path), device, threads, graph_optimization)
     with _cache_lock:
         if key in _cache:
-            return _cache[key], None
+            return _cache[key], _cache[key].warning
         ort = import_onnxruntime()
         card = _read_card(ort, path)
         level = graph_optimization or card.graph_optimization
@@ -153,7 +154,7 @@ def open_model(path, device="auto", threads=None, graph_optimization=None):
             raise
         except Exception as exc:  # noqa: BLE001 - the optimised session can fail where the light one did not
             raise EngineError(f"Cannot start the model {path}: {str(exc).splitlines()[0]}") from None
-        model = ModelSession(session, card, provider, level)
+        model = ModelSession(session, card, provider, level, warning)
         _cache[key] = model
         return model, warning
 

@@ -145,18 +145,18 @@ def test_bad_model_files_are_named(processing, identity_model, tmp_path, bundled
 
 
 def test_auto_device_falls_back_to_cpu_with_one_warning(processing, identity_model, tmp_path):
+    """One warning in every run's log, the first (which opens the session) and those after it."""
     from dtm_estimator.engine import working_providers
-    from dtm_estimator.engine.runtime import clear_cache
-    clear_cache()  # the warning is given when the session is opened
     src = write_raster(str(tmp_path / "in.tif"), byte_image(30, 30))
-    feedback = recording_feedback()
-    result = run(processing, feedback, INPUT=src, MODEL_FILE=identity_model, DEVICE="auto",
-                 OUTPUT=str(tmp_path / "d.tif"))
-    if "CUDAExecutionProvider" in working_providers(identity_model):
-        assert result["PROVIDER"] == "CUDAExecutionProvider"
-    else:
-        assert result["PROVIDER"] == "CPUExecutionProvider"
-        assert sum(GPU_WARNING in w for w in feedback.warnings) == 1
+    for attempt in range(2):
+        feedback = recording_feedback()
+        result = run(processing, feedback, INPUT=src, MODEL_FILE=identity_model, DEVICE="auto",
+                     OUTPUT=str(tmp_path / f"d{attempt}.tif"))
+        if "CUDAExecutionProvider" in working_providers(identity_model):
+            assert result["PROVIDER"] == "CUDAExecutionProvider"
+        else:
+            assert result["PROVIDER"] == "CPUExecutionProvider"
+            assert sum(GPU_WARNING in w for w in feedback.warnings) == 1
 
 
 def test_output_equal_to_input_is_refused_and_input_untouched(processing, identity_model, tmp_path):
