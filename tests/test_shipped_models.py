@@ -6,7 +6,7 @@ import onnx
 import pytest
 from osgeo import gdal
 
-from rasters import read, write_raster
+from rasters import byte_image, read, write_raster
 from dtm_estimator.engine import (BUNDLED_MODELS, EstimateOptions, bundled_model_path, estimate_dtm, open_model,
                                   read_model_card)
 from dtm_estimator.engine.tiling import axis_starts
@@ -82,11 +82,12 @@ def test_tile_borders_leave_no_seam(tmp_path, path):
 
 
 @pytest.mark.parametrize("path", MODELS, ids=BUNDLED_MODELS)
-def test_the_card_level_computes_what_onnxruntime_default_does(path):
-    """A card's graph optimisation level is a speed choice only: same elevations as ORT_ENABLE_ALL."""
+def test_the_card_level_computes_what_the_unoptimised_graph_does(path):
+    """A card's graph optimisation level is a speed choice only: the graph as exported, with no
+    rewrites at all, gives the same elevations."""
     level = read_model_card(path).graph_optimization
-    image = np.random.default_rng(3).uniform(-1, 1, (1, 1, 256, 256)).astype(np.float32)
+    image = (byte_image(256, 256, seed=3) / 127.5 - 1.0).astype(np.float32)[np.newaxis, np.newaxis]
     chosen = open_model(path, "cpu")[0].run(image)
-    default = open_model(path, "cpu", graph_optimization="all")[0].run(image)
+    unoptimised = open_model(path, "cpu", graph_optimization="disabled")[0].run(image)
     assert level in ("basic", "extended", "all")
-    np.testing.assert_allclose(chosen, default, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(chosen, unoptimised, rtol=0, atol=1e-6)  # outputs span ~1e-3 here
