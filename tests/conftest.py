@@ -13,7 +13,8 @@ SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 os.makedirs(PLUGINS_DIR, exist_ok=True)
 if not os.path.lexists(PLUGIN_LINK):
     os.symlink(ROOT, PLUGIN_LINK)
-for path in (PLUGINS_DIR, os.path.dirname(os.path.abspath(__file__))):
+# the plugin as a package, the test helpers, and the repository's tools (validation, training)
+for path in (ROOT, PLUGINS_DIR, os.path.dirname(os.path.abspath(__file__))):
     if path not in sys.path:
         sys.path.insert(0, path)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

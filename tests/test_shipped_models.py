@@ -4,9 +4,9 @@ import os
 import numpy as np
 import onnx
 import pytest
-from osgeo import gdal
 
 from rasters import byte_image, read, write_raster
+from validation.pentland import gdal_hillshade_array
 from dtm_estimator.engine import (BUNDLED_MODELS, EstimateOptions, bundled_model_path, estimate_dtm, open_model,
                                   read_model_card)
 from dtm_estimator.engine.tiling import axis_starts
@@ -25,11 +25,7 @@ def crater_dem(size=400, radius=60.0, depth=300.0, gsd=50.0):
 
 
 def hillshade(dem, path, azimuth, gsd=50.0, altitude=40.0):
-    mem = gdal.GetDriverByName("MEM").Create("", dem.shape[1], dem.shape[0], 1, gdal.GDT_Float32)
-    mem.SetGeoTransform((0, gsd, 0, 0, 0, -gsd))
-    mem.GetRasterBand(1).WriteArray(dem)
-    shade = gdal.DEMProcessing("", mem, "hillshade", format="MEM", azimuth=azimuth, altitude=altitude,
-                               computeEdges=True).ReadAsArray()
+    shade = gdal_hillshade_array(dem, azimuth, altitude, gsd)
     return write_raster(path, shade, geotransform=(0, gsd, 0, 0, 0, -gsd))
 
 

@@ -1,5 +1,4 @@
 """training/tune_runtime.py: it times the graph optimisation levels and writes a choice the engine honours."""
-import os
 import subprocess
 import sys
 
@@ -8,11 +7,8 @@ import pytest
 import onnx_fixtures
 from dtm_estimator.engine import open_model, read_model_card
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from training.tune_runtime import MARGIN, TOLERANCE, choose  # noqa: E402
+from conftest import ROOT
+from training.tune_runtime import MARGIN, TOLERANCE, choose
 
 
 def test_a_level_is_chosen_only_when_clearly_faster_and_equal_in_output():

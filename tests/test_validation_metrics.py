@@ -7,12 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from validation import metrics  # noqa: E402
-from validation.pentland import (gdal_hillshade_array, pentland, sign_check,  # noqa: E402
+from conftest import SHARED  # conftest also puts the repository on sys.path
+from validation import metrics
+from validation.pentland import (gdal_hillshade_array, pentland, sign_check,
                                  synthetic_smooth_dem)
 
 C1, C2 = 0.01 ** 2, 0.03 ** 2
@@ -142,12 +139,7 @@ def test_pentland_recovers_relief_scale_for_gentle_slopes(altitude):
 def test_pentland_respects_anisotropic_pixels():
     """Different dx, dy (as for a DEM in degrees) still give a positive, high correlation."""
     dem = synthetic_smooth_dem()
-    from osgeo import gdal
-    ds = gdal.GetDriverByName("MEM").Create("", dem.shape[1], dem.shape[0], 1, gdal.GDT_Float32)
-    ds.SetGeoTransform((0.0, 20.0, 0.0, 0.0, 0.0, -30.0))
-    ds.GetRasterBand(1).WriteArray(dem.astype(np.float32))
-    image = gdal.DEMProcessing("", ds, "hillshade", format="MEM", azimuth=315, altitude=45,
-                               computeEdges=True).ReadAsArray().astype(np.float64)
+    image = gdal_hillshade_array(dem, 315, 45, 20.0, pixel_y=30.0)
     z = pentland(image, 315.0, 45.0, dx=20.0, dy=30.0)
     assert metrics.pearson(z, dem) > 0.85
 
@@ -179,7 +171,7 @@ def test_synthetic_section_skips_cleanly_without_the_simulator(monkeypatch):
     assert cases == [] and "skipped" in note and lines
 
 
-@pytest.mark.skipif(not os.path.isdir(os.path.join(os.path.dirname(ROOT), "shared", "validation-dems")),
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, "validation-dems")),
                     reason="../shared/validation-dems is not there")
 def test_script_smoke_run_on_fixture_models(tmp_path, identity_model, capsys):
     """--quick on the smallest DEM: a working fixture model is scored, a missing one is reported."""

@@ -11,17 +11,7 @@ import numpy as np
 from osgeo import gdal
 
 from training import simulator as sim
-
-
-def gdal_hillshade(h: np.ndarray, az: float, alt: float, gsd: float) -> np.ndarray:
-    n0, n1 = h.shape
-    drv = gdal.GetDriverByName("MEM")
-    ds = drv.Create("", n1, n0, 1, gdal.GDT_Float32)
-    ds.SetGeoTransform((0.0, gsd, 0.0, 0.0, 0.0, -gsd))  # north up
-    ds.GetRasterBand(1).WriteArray(h.astype(np.float32))
-    out = gdal.DEMProcessing("", ds, "hillshade", format="MEM", azimuth=az, altitude=alt,
-                             computeEdges=True)
-    return out.GetRasterBand(1).ReadAsArray().astype(np.float64)
+from validation.pentland import gdal_hillshade_array
 
 
 def main():
@@ -32,8 +22,8 @@ def main():
         h = sim.make_terrain(rng, 256)
         cos_i, _ = sim.incidence(h, 45.0)
         lam = np.clip(255.0 * cos_i, 1, 255)
-        hs = gdal_hillshade(h, 270.0, 45.0, sim.GSD_M)
-        hs_e = gdal_hillshade(h, 90.0, 45.0, sim.GSD_M)
+        hs = gdal_hillshade_array(h, 270.0, 45.0, sim.GSD_M)
+        hs_e = gdal_hillshade_array(h, 90.0, 45.0, sim.GSD_M)
         c = (slice(2, -2), slice(2, -2))
         rs.append(np.corrcoef(lam[c].ravel(), hs[c].ravel())[0, 1])
         rs_east.append(np.corrcoef(lam[c].ravel(), hs_e[c].ravel())[0, 1])

@@ -75,12 +75,14 @@ def synthetic_smooth_dem(height=200, width=300):
             + 50.0 * np.sin(xx / 23.0) * np.cos(yy / 31.0))
 
 
-def gdal_hillshade_array(dem, azimuth, altitude, pixel):
-    """gdal.DEMProcessing hillshade (Byte, computeEdges) of an in-memory north-up DEM, as float64."""
+def gdal_hillshade_array(dem, azimuth, altitude, pixel, pixel_y=None):
+    """gdal.DEMProcessing hillshade (Byte, computeEdges) of an in-memory north-up DEM, as float64.
+
+    pixel: the pixel's width (and height, unless pixel_y gives another one), in the DEM's units."""
     from osgeo import gdal
     gdal.UseExceptions()
     ds = gdal.GetDriverByName("MEM").Create("", dem.shape[1], dem.shape[0], 1, gdal.GDT_Float32)
-    ds.SetGeoTransform((0.0, pixel, 0.0, 0.0, 0.0, -pixel))
+    ds.SetGeoTransform((0.0, pixel, 0.0, 0.0, 0.0, -(pixel_y or pixel)))
     ds.GetRasterBand(1).WriteArray(dem.astype(np.float32))
     out = gdal.DEMProcessing("", ds, "hillshade", format="MEM", azimuth=azimuth, altitude=altitude,
                              computeEdges=True)
