@@ -56,10 +56,12 @@ install: setup resources_rc.py
 train-pix2pixcc: setup-train
 	$(PY) -m training.train --model pix2pixcc --minutes $(TRAIN_MINUTES) --threads $(TRAIN_THREADS) --seed 0 --out runs/pix2pixcc
 	$(PY) -m training.export --checkpoint runs/pix2pixcc/best.pt --out models/pix2pixcc.onnx
+	$(PY) -m training.tune_runtime models/pix2pixcc.onnx
 
 train-mrfed: setup-train
 	$(PY) -m training.train --model mrfed --minutes $(TRAIN_MINUTES) --threads $(TRAIN_THREADS) --seed 0 --lr 5e-4 --out runs/mrfed
 	$(PY) -m training.export --checkpoint runs/mrfed/best.pt --out models/mrfed.onnx
+	$(PY) -m training.tune_runtime models/mrfed.onnx
 
 validate: setup
 	PYTHONPATH=build/plugins $(PY) -m validation.validate --models models/pix2pixcc.onnx models/mrfed.onnx \
