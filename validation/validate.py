@@ -32,7 +32,7 @@ for _path in (PLUGINS_DIR, ROOT):
 
 from osgeo import gdal  # noqa: E402
 
-from validation.metrics import HIGHER_IS_BETTER, METRICS, case_metrics, crop, relief_rmse  # noqa: E402
+from validation.metrics import BORDER, HIGHER_IS_BETTER, METRICS, case_metrics, crop, relief_rmse  # noqa: E402
 from validation.pentland import gdal_hillshade_array, pentland, sign_check, synthetic_smooth_dem  # noqa: E402
 
 gdal.UseExceptions()
@@ -46,7 +46,6 @@ DEGREE_SCALE = 111120.0   # gdaldem's -s for geographic degrees → metres
 MARS_PIXEL_M = 1.01
 N_SYNTHETIC = 8
 SYNTHETIC_SIZE = 512
-NODATA_OUT = -32768.0
 BASELINE = "pentland"
 BAR = {"r": 0.85, "detail_r": 0.90, "ssim": 0.85}
 LABELS = {"r": "r", "detail_r": "detail r", "ssim": "SSIM", "relief_rmse_m": "relief RMSE (m)"}
@@ -72,13 +71,10 @@ class Dem:
         self.shape = values.shape
 
 
-def write_geotiff(path, array, pixel, dtype=gdal.GDT_Float32, nodata=None, origin=(0.0, 0.0)):
+def write_geotiff(path, array, pixel, dtype=gdal.GDT_Float32):
     ds = gdal.GetDriverByName("GTiff").Create(path, array.shape[1], array.shape[0], 1, dtype)
-    ds.SetGeoTransform((origin[0], pixel, 0.0, origin[1], 0.0, -pixel))
-    band = ds.GetRasterBand(1)
-    if nodata is not None:
-        band.SetNoDataValue(nodata)
-    band.WriteArray(array)
+    ds.SetGeoTransform((0.0, pixel, 0.0, 0.0, 0.0, -pixel))
+    ds.GetRasterBand(1).WriteArray(array)
     ds.FlushCache()
     return path
 
@@ -109,9 +105,10 @@ def hillshade(dem_path, out_path, azimuth, altitude, scale):
 # models through the plugin's engine
 # ----------------------------------------------------------------------------------------------
 def read_prediction(path):
-    ds = gdal.Open(path)
-    values = ds.GetRasterBand(1).ReadAsArray().astype(np.float64)
-    values[values == NODATA_OUT] = np.nan
+    ds = gdal.Open(path)  # kept: a band outlives its dataset in GDAL's Python bindings only by crashing
+    band = ds.GetRasterBand(1)
+    values = band.ReadAsArray().astype(np.float64)
+    values[values == band.GetNoDataValue()] = np.nan  # the nodata value the engine declared
     return values
 
 
@@ -126,9 +123,7 @@ class ModelRunner:
     def open(self):
         from dtm_estimator.engine import read_model_card
         try:
-            if not os.path.isfile(self.path):
-                raise FileNotFoundError(f"no such model file: {self.path}")
-            self.card = read_model_card(self.path)
+            self.card = read_model_card(self.path)  # names a missing, corrupt or card-less file
         except Exception as exc:  # reported, not fatal to the run
             self.fatal = f"{type(exc).__name__}: {exc}"
 
@@ -139,9 +134,7 @@ class ModelRunner:
         from dtm_estimator.engine import EstimateOptions, estimate_dtm
         options = EstimateOptions(self.path, sun_azimuth=sun_azimuth, device="cpu", threads=self.threads,
                                   graph_optimization=self.graph_optimization)
-        started = time.perf_counter()
-        estimate_dtm(image_path, out_path, options)
-        self.seconds.append(time.perf_counter() - started)
+        self.seconds.append(estimate_dtm(image_path, out_path, options).seconds)
         try:
             return read_prediction(out_path)
         finally:
@@ -506,7 +499,7 @@ def main(argv=None):
 
     payload = {
         "config": {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "mode": mode_name,
-                   "sun_cases": [list(c) for c in sun_cases], "border_px": 2,
+                   "sun_cases": [list(c) for c in sun_cases], "border_px": BORDER,
                    "metrics": list(METRICS), "bar": BAR, "baseline": "Pentland 1990 linear SFS, true sun",
                    "synthetic_pairs": n_synthetic, "synthetic_size": args.synthetic_size,
                    "threads": args.threads, "graph_optimization": args.graph_optimization or "card",
