@@ -1,17 +1,14 @@
 """GUI glue: register the Processing provider; one action in the layer context menu, the Raster
 menu and a toolbar, which opens the Estimate DTM dialog. With iface None (qgis_process) only
 initProcessing() is used."""
-import os
-
 from qgis.core import QgsApplication, QgsMapLayerType
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
-from .processing_provider.provider import DtmEstimatorProvider
+from .processing_provider.provider import ICON_PATH, DtmEstimatorProvider
 
 ALGORITHM_ID = "dtmestimator:estimatedtm"
 MENU = "DTM Estimator"
-PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def plugin_icon():
@@ -22,7 +19,7 @@ def plugin_icon():
             return icon
     except ImportError:
         pass
-    return QIcon(os.path.join(PLUGIN_DIR, "icons", "icon.svg"))
+    return QIcon(ICON_PATH)
 
 
 class DtmEstimatorPlugin:

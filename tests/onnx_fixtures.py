@@ -20,9 +20,8 @@ def _model(nodes, inputs, outputs, initializers=(), card=CARD):
     return model
 
 
-def _io(name, channels=1, rank=4):
-    shape = ["N", channels, "H", "W"][:rank] if rank <= 4 else ["N", channels, "H", "W", "D"]
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+def _io(name, channels=1):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", channels, "H", "W"])
 
 
 def identity(path, card=CARD, scale=1.0, bias=0.0):

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-import onnx_fixtures
 from rasters import byte_image, mosaic_vrt, read, smooth_image, write_raster
 from dtm_estimator.engine import Cancelled, EngineError, EstimateOptions, estimate_dtm
 

@@ -14,7 +14,7 @@ from dtm_estimator.engine.tiling import axis_starts
 MODELS = [bundled_model_path(name) for name in BUNDLED_MODELS]
 
 
-def crater_dem(size=400, radius=60.0, depth=300.0, gsd=50.0):
+def crater_dem(size=400, radius=60.0, depth=300.0):
     """A bowl crater with a raised rim on gently rolling plains (metres)."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
     r = np.hypot(x - size / 2, y - size / 2) / radius
