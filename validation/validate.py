@@ -80,17 +80,19 @@ def write_geotiff(path, array, pixel, dtype=gdal.GDT_Float32):
 
 
 def load_dems(work, names=None):
-    dems = [
-        Dem("bigtujunga", os.path.join(DEM_DIR, "bigtujunga.tif"), 1.0,
-            "30 m, WGS 84 / UTM 11N, int16 m"),
-        Dem("srtm_boulder_creek", os.path.join(DEM_DIR, "srtm_boulder_creek.asc"), DEGREE_SCALE,
-            f"3″ geographic, shaded with gdaldem -s {DEGREE_SCALE:g} (no resampling), nodata 0"),
+    """The validation DEMs (all, or those in `names`); only the wanted ones are read."""
+    def mars_tif():
+        mars = np.load(os.path.join(DEM_DIR, "mars_hirise_crop.npy")).astype(np.float32)
+        return write_geotiff(os.path.join(work, "mars_hirise_crop.tif"), mars, MARS_PIXEL_M)
+
+    specs = [
+        ("bigtujunga", lambda: os.path.join(DEM_DIR, "bigtujunga.tif"), 1.0, "30 m, WGS 84 / UTM 11N, int16 m"),
+        ("srtm_boulder_creek", lambda: os.path.join(DEM_DIR, "srtm_boulder_creek.asc"), DEGREE_SCALE,
+         f"3″ geographic, shaded with gdaldem -s {DEGREE_SCALE:g} (no resampling), nodata 0"),
+        ("mars_hirise_crop", mars_tif, 1.0,
+         f"HiRISE DTM crop, written to GeoTIFF with a {MARS_PIXEL_M} m pixel (no CRS)"),
     ]
-    mars = np.load(os.path.join(DEM_DIR, "mars_hirise_crop.npy")).astype(np.float32)
-    mars_tif = write_geotiff(os.path.join(work, "mars_hirise_crop.tif"), mars, MARS_PIXEL_M)
-    dems.append(Dem("mars_hirise_crop", mars_tif, 1.0,
-                    f"HiRISE DTM crop, written to GeoTIFF with a {MARS_PIXEL_M} m pixel (no CRS)"))
-    return [d for d in dems if not names or d.name in names]
+    return [Dem(name, path(), scale, note) for name, path, scale, note in specs if not names or name in names]
 
 
 def hillshade(dem_path, out_path, azimuth, altitude, scale):
@@ -306,6 +308,21 @@ def verdict(model_avg, baseline_avg, validation_failures):
     return not reasons, reasons
 
 
+def score(payload):
+    """Every method's averages (payload["averages"]) and each usable model's verdict, computed once."""
+    sets = {group: [c for c in payload["cases"] if c["set"] == group] for group in ("validation", "synthetic")}
+    methods = [BASELINE] + [model["name"] for model in payload["models"]]
+    computed = {method: {group: averages(cases, method) for group, cases in sets.items()} for method in methods}
+    payload["averages"] = {method: {group: table for group, (table, _) in groups.items()}
+                           for method, groups in computed.items()}
+    baseline = payload["averages"][BASELINE]["validation"]
+    for model in payload["models"]:
+        if not model.get("error"):
+            table, failures = computed[model["name"]]["validation"]
+            passed, model["verdict_reasons"] = verdict(table, baseline, failures)
+            model["verdict"] = "PASS" if passed else "FAIL"
+
+
 def _json_safe(value):
     """NaN and infinities become null (strict JSON); numpy scalars become Python numbers."""
     if isinstance(value, dict):
@@ -345,16 +362,14 @@ def summary_markdown(payload):
                   + ", ".join(f"az {float(a):g}°: {r:+.3f} / {w:+.3f}" for a, (r, w) in check.items()), ""]
     validation = [c for c in payload["cases"] if c["set"] == "validation"]
     synthetic = [c for c in payload["cases"] if c["set"] == "synthetic"]
-    base_val, _ = averages(validation, BASELINE)
-    base_syn, _ = averages(synthetic, BASELINE)
+    base_val, base_syn = (payload["averages"][BASELINE][group] for group in ("validation", "synthetic"))
     for model in payload["models"]:
         name = model["name"]
         lines += [f"## {name} (`{model['path']}`)", ""]
         if model.get("error"):
             lines += [f"**FAIL** — the model could not be used: {model['error']}", ""]
             continue
-        avg_val, failures = averages(validation, name)
-        avg_syn, syn_failures = averages(synthetic, name)
+        avg_val, avg_syn = (payload["averages"][name][group] for group in ("validation", "synthetic"))
         header = "| set | " + " | ".join(f"{LABELS[m]} model | {LABELS[m]} Pentland" for m in METRICS) + " |"
         lines += [header, "|" + "---|" * (1 + 2 * len(METRICS))]
         rows = [(dem, avg_val.get(dem), base_val.get(dem)) for dem in payload["dems"]]
@@ -366,17 +381,16 @@ def summary_markdown(payload):
             for metric in METRICS:
                 cells += [_fmt(ours[metric] if ours else None, metric), _fmt(theirs[metric] if theirs else None, metric)]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        passed, reasons = verdict(avg_val, base_val, failures)
-        model["verdict"] = "PASS" if passed else "FAIL"
-        model["verdict_reasons"] = reasons
-        lines += ["", f"**{model['verdict']}**" + ("" if passed else ": " + "; ".join(reasons)), ""]
+        passed = model["verdict"] == "PASS"
+        lines += ["", f"**{model['verdict']}**" + ("" if passed else ": " + "; ".join(model["verdict_reasons"])), ""]
         unscaled = [c["results"][name]["relief_rmse_m_unscaled"] for c in validation
                     if "relief_rmse_m_unscaled" in c["results"].get(name, {})]
         if unscaled:
             lines += [f"Uncalibrated relief RMSE (default 0–39,586 range), mean over validation cases: "
                       f"{np.mean(unscaled):.1f} m.", ""]
+        syn_failures = sum("error" in c["results"].get(name, {}) for c in synthetic)
         if syn_failures:
-            lines += [f"Held-out synthetic: {sum(syn_failures.values())} case(s) failed.", ""]
+            lines += [f"Held-out synthetic: {syn_failures} case(s) failed.", ""]
         if model.get("seconds_per_case"):
             lines += [f"Mean engine time per case: {model['seconds_per_case']:.2f} s.", ""]
     if payload.get("synthetic_note"):
@@ -513,12 +527,8 @@ def main(argv=None):
         "pentland_sign_check": {f"{a:g}": list(v) for a, v in check.items()},
         "cases": cases,
     }
-    summary = summary_markdown(payload)   # also sets each model's verdict
-    validation = [c for c in cases if c["set"] == "validation"]
-    synthetic = [c for c in cases if c["set"] == "synthetic"]
-    payload["averages"] = {
-        method: {"validation": averages(validation, method)[0], "synthetic": averages(synthetic, method)[0]}
-        for method in [BASELINE] + [r.name for r in runners]}
+    score(payload)
+    summary = summary_markdown(payload)
     if figures is not None:
         dem = synthetic_smooth_dem()
         image = gdal_hillshade_array(dem, 315.0, 45.0, 30.0)
