@@ -17,38 +17,30 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-LEVELS = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
-KEY = "ort_graph_optimization"
+# The plugin's own engine (importable as `engine` from the repository root): the levels are timed on
+# sessions opened exactly as estimate_dtm opens them, and the card key is the one it reads.
+from engine.model_card import GRAPH_OPTIMIZATION_KEY as KEY
+from engine.runtime import open_model
+
+LEVELS = ("basic", "extended", "all")
 MARGIN = 0.10
 TOLERANCE = 1e-4
 
 
-def sessions(path, threads):
-    result = {}
-    for level, name in LEVELS.items():
-        options = ort.SessionOptions()
-        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, name)
-        if threads:
-            options.intra_op_num_threads = threads
-        result[level] = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    return result
-
-
 def measure(path, repeats, threads):
     """Median seconds per level and the largest output difference from the 'basic' level."""
-    by_level = sessions(path, threads)
-    meta = next(iter(by_level.values())).get_modelmeta().custom_metadata_map
-    size = int(meta["input_size"])
-    low, high = (float(v) for v in meta["input_range"].split(","))
-    image = np.random.default_rng(0).uniform(low, high, (1, 1, size, size)).astype(np.float32)
-    outputs = {level: s.run(None, {s.get_inputs()[0].name: image})[0] for level, s in by_level.items()}
-    out_low, out_high = (float(v) for v in meta["output_range"].split(","))
+    by_level = {level: open_model(path, "cpu", threads or None, level)[0] for level in LEVELS}
+    card = by_level["all"].card
+    low, high = card.input_range
+    image = np.random.default_rng(0).uniform(low, high, (1, 1, card.input_size, card.input_size)).astype(np.float32)
+    outputs = {level: model.run(image) for level, model in by_level.items()}
+    out_low, out_high = card.output_range
     difference = max(float(np.abs(o - outputs["basic"]).max()) for o in outputs.values()) / (out_high - out_low)
     times = {level: [] for level in by_level}
     for _ in range(repeats):
-        for level, s in by_level.items():
+        for level, model in by_level.items():
             start = time.perf_counter()
-            s.run(None, {s.get_inputs()[0].name: image})
+            model.run(image)
             times[level].append(time.perf_counter() - start)
     return {level: statistics.median(t) for level, t in times.items()}, difference
 
