@@ -136,7 +136,7 @@ def main(argv=None):
             best_r = torch.load(best_path, map_location="cpu", weights_only=False).get("val_r", best_r)
         cfg["command"] = ck["config"]["command"] + " ; resumed: " + command
         log(f"resumed from {args.resume} at step {step}, {ck['wall_s'] / 60:.1f} min done, best r {best_r:.4f}")
-    last_ckpt = last_eval = t0
+    last_ckpt = last_eval = time.time()  # not t0: a resumed run's checkpoint was evaluated and saved just now
     budget = args.minutes * 60.0
     acc = {}
 
