@@ -37,8 +37,10 @@ def test_model_honours_the_contract(path):
     assert model.opset_import[0].version >= 17
     assert [i.name for i in model.graph.input] == ["image"] and [o.name for o in model.graph.output] == ["elevation"]
     card = read_model_card(path)
-    assert card.input_size == 1024 and card.sun_azimuth_deg == 270.0 and card.training_gsd_m == 50.0
-    assert card.output_range == (-1.0, 1.0) and card.extra.get("training")
+    assert card.input_size == 1024 and card.sun_azimuth_deg == 270.0
+    # scale-free: heights in units of the pixel size, from a network that sees the whole window
+    assert card.extra.get("height_units") == "pixel" and card.input_multiple >= 64
+    assert card.extra.get("training") and card.extra.get("training_data")
 
 
 @pytest.mark.parametrize("path", MODELS, ids=BUNDLED_MODELS)
@@ -86,4 +88,6 @@ def test_the_card_level_computes_what_the_unoptimised_graph_does(path):
     chosen = open_model(path, "cpu")[0].run(image)
     unoptimised = open_model(path, "cpu", graph_optimization="disabled")[0].run(image)
     assert level in ("basic", "extended", "all")
-    np.testing.assert_allclose(chosen, unoptimised, rtol=0, atol=1e-6)  # outputs span ~1e-3 here
+    spread = float(np.ptp(unoptimised))
+    assert spread > 0.1  # pixel units: a shaded image gives heights of several pixels
+    np.testing.assert_allclose(chosen, unoptimised, rtol=0, atol=1e-5 * spread)

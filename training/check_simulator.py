@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from osgeo import gdal
 
+from terrain.render import incidence
 from training import simulator as sim
 from validation.pentland import gdal_hillshade_array
 
@@ -20,7 +21,7 @@ def main():
     for seed in range(10):
         rng = np.random.default_rng(seed)
         h = sim.make_terrain(rng, 256)
-        cos_i, _ = sim.incidence(h, 45.0)
+        cos_i, _ = incidence(h, 45.0, gsd=sim.GSD_M)
         lam = np.clip(255.0 * cos_i, 1, 255)
         hs = gdal_hillshade_array(h, 270.0, 45.0, sim.GSD_M)
         hs_e = gdal_hillshade_array(h, 90.0, 45.0, sim.GSD_M)

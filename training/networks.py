@@ -1,192 +1,123 @@
-"""Generators, discriminator and losses for DTM estimation.  Never imported by the plugin.
+"""The two DTM generators and their losses.  Never imported by the plugin.
 
-* Pix2PixCC (Jeon et al. 2022) generator + 2-scale PatchGAN discriminator,
-  LSGAN + feature matching + multi-scale correlation-coefficient (Inspector) loss.
-* MRFED: five-level encoder-decoder with multi-scale residual fusion blocks.
-Both are fully convolutional (H, W multiples of the total stride).
+Both predict height in pixel units (height / ground pixel size) and see the whole 1024-px window:
+* Pix2PixCC (Jeon et al. 2022, on pix2pixHD's global generator): 7×7 stem, strided convolutions down
+  to 1/64, residual blocks there and at 1/8, transposed convolutions back up; encoder features are
+  added back at each scale (pix2pixHD's local-enhancer sum), InstanceNorm + Mish.
+* MRFED (the seed paper's multi-scale residual fusion encoder-decoder): MRF blocks down to 1/128 and
+  back with concatenated skips; GroupNorm instead of BatchNorm, so training and inference agree.
+Both are fully convolutional; H and W must be multiples of `multiple`.
 """
-from __future__ import annotations
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
-# ----------------------------------------------------------------------------
-# Pix2PixCC
-# ----------------------------------------------------------------------------
+# ---- Pix2PixCC ----------------------------------------------------------------------------------
 class ResidualBlock(nn.Module):
     def __init__(self, ch):
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch), nn.Mish(),
-            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch))
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True), nn.Mish(),
+            nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), nn.InstanceNorm2d(ch, affine=True))
 
     def forward(self, x):
         return x + self.body(x)
 
 
+def _down(cin, cout, kernel):
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride=2, padding=kernel // 2),
+                         nn.InstanceNorm2d(cout, affine=True), nn.Mish())
+
+
+def _up(cin, cout):
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1),
+                         nn.InstanceNorm2d(cout, affine=True), nn.Mish())
+
+
 class Pix2PixCCGenerator(nn.Module):
-    def __init__(self, in_ch=1, out_ch=1, n_gf=16, n_downsample=3, n_residual=4):
+    def __init__(self, in_ch=1, out_ch=1, n_gf=16, n_downsample=6, n_residual=4, n_mid_residual=1,
+                 max_ch=128, mid_level=3):
         super().__init__()
         self.config = dict(in_ch=in_ch, out_ch=out_ch, n_gf=n_gf, n_downsample=n_downsample,
-                           n_residual=n_residual)
+                           n_residual=n_residual, n_mid_residual=n_mid_residual, max_ch=max_ch,
+                           mid_level=mid_level)
         self.multiple = 2 ** n_downsample
-        ch = n_gf
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ch, 7), nn.InstanceNorm2d(ch), nn.Mish()]
-        for _ in range(n_downsample):
-            layers += [nn.Conv2d(ch, 2 * ch, 5, stride=2, padding=2), nn.InstanceNorm2d(2 * ch), nn.Mish()]
-            ch *= 2
-        layers += [ResidualBlock(ch) for _ in range(n_residual)]
-        for _ in range(n_downsample):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1),
-                       nn.InstanceNorm2d(ch // 2), nn.Mish()]
-            ch //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_ch, 7)]  # no output activation
-        self.net = nn.Sequential(*layers)
+        self.mid_level = mid_level
+        widths = [min(n_gf * 2 ** i, max_ch) for i in range(n_downsample + 1)]
+        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_ch, n_gf, 7),
+                                  nn.InstanceNorm2d(n_gf, affine=True), nn.Mish())
+        # 5×5 strides at the fine levels (as in Pix2PixCC), 3×3 below, where channels are many
+        self.down = nn.ModuleList([_down(widths[i], widths[i + 1], 5 if i < 3 else 3) for i in range(n_downsample)])
+        self.mid = nn.Sequential(*[ResidualBlock(widths[mid_level]) for _ in range(n_mid_residual)])
+        self.bottom = nn.Sequential(*[ResidualBlock(widths[-1]) for _ in range(n_residual)])
+        self.up = nn.ModuleList([_up(widths[i + 1], widths[i]) for i in reversed(range(n_downsample))])
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(n_gf, out_ch, 7))  # linear output
 
     def forward(self, x):
-        return self.net(x)
+        x = self.stem(x)
+        skips = [x]
+        for level, down in enumerate(self.down, start=1):
+            x = down(x)
+            if level == self.mid_level:
+                x = self.mid(x)
+            skips.append(x)
+        x = self.bottom(x)
+        for up, skip in zip(self.up, reversed(skips[:-1])):
+            x = up(x) + skip
+        return self.head(x)
 
 
-class PatchDiscriminator(nn.Module):
-    """70x70-style PatchGAN returning all intermediate features (last = patch logits)."""
-
-    def __init__(self, in_ch=2, n_df=16):
-        super().__init__()
-        act = lambda: nn.LeakyReLU(0.2, inplace=False)  # noqa: E731
-        self.blocks = nn.ModuleList([
-            nn.Sequential(nn.Conv2d(in_ch, n_df, 4, 2, 1), act()),
-            nn.Sequential(nn.Conv2d(n_df, 2 * n_df, 4, 2, 1), nn.InstanceNorm2d(2 * n_df), act()),
-            nn.Sequential(nn.Conv2d(2 * n_df, 4 * n_df, 4, 2, 1), nn.InstanceNorm2d(4 * n_df), act()),
-            nn.Sequential(nn.Conv2d(4 * n_df, 8 * n_df, 4, 1, 1), nn.InstanceNorm2d(8 * n_df), act()),
-            nn.Conv2d(8 * n_df, 1, 4, 1, 1),
-        ])
-
-    def forward(self, x):
-        feats = []
-        for b in self.blocks:
-            x = b(x)
-            feats.append(x)
-        return feats
+# ---- MRFED --------------------------------------------------------------------------------------
+def _norm(ch):
+    return nn.GroupNorm(min(4, ch), ch)
 
 
-class MultiScaleDiscriminator(nn.Module):
-    def __init__(self, in_ch=2, n_df=16, n_D=2):
-        super().__init__()
-        self.ds = nn.ModuleList([PatchDiscriminator(in_ch, n_df) for _ in range(n_D)])
-
-    def forward(self, x):
-        out = []
-        for i, d in enumerate(self.ds):
-            if i > 0:
-                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
-            out.append(d(x))
-        return out
-
-
-def lsgan_d_loss(real_out, fake_out):
-    loss = 0.0
-    for r, f in zip(real_out, fake_out):
-        loss = loss + 0.5 * (F.mse_loss(r[-1], torch.ones_like(r[-1])) + F.mse_loss(f[-1], torch.zeros_like(f[-1])))
-    return loss / len(real_out)
-
-
-def lsgan_g_loss(fake_out):
-    return sum(F.mse_loss(f[-1], torch.ones_like(f[-1])) for f in fake_out) / len(fake_out)
-
-
-def feature_matching_loss(real_out, fake_out):
-    loss, n = 0.0, 0
-    for r, f in zip(real_out, fake_out):
-        for rf, ff in zip(r[:-1], f[:-1]):
-            loss = loss + F.l1_loss(ff, rf.detach())
-            n += 1
-    return loss / n
-
-
-def pearson(a, b, eps=1e-8):
-    """Per-sample Pearson correlation of [N, C, H, W] tensors -> [N]."""
-    a = a.flatten(1)
-    b = b.flatten(1)
-    a = a - a.mean(1, keepdim=True)
-    b = b - b.mean(1, keepdim=True)
-    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
-
-
-def cc_loss(fake, real, n_scales=4):
-    """Inspector loss: mean(1 - CC) over scales full, /2, /4, /8 (avg-pool)."""
-    loss = 0.0
-    for s in range(n_scales):
-        if s > 0:
-            fake = F.avg_pool2d(fake, 2)
-            real = F.avg_pool2d(real, 2)
-        loss = loss + (1.0 - pearson(fake, real)).mean()
-    return loss / n_scales
-
-
-# ----------------------------------------------------------------------------
-# MRFED
-# ----------------------------------------------------------------------------
 def _cascade(ch, n):
-    """n cascaded 3x3 convs (same channels/size), each followed by BN + ReLU."""
-    if n == 0:
-        return nn.Identity()
+    """n cascaded 3×3 convolutions (same channels and size), each with GroupNorm + ReLU."""
     layers = []
     for _ in range(n):
-        layers += [nn.Conv2d(ch, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers)
+        layers += [nn.Conv2d(ch, ch, 3, padding=1, bias=False), _norm(ch), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers) if layers else nn.Identity()
 
 
 class MRFBlock(nn.Module):
-    """Multi-scale residual fusion block.
-
-    1x1 conv in->c; split into 4 groups x1..x4; y1=x1, yi = K_i(x_i) with i-1
-    cascaded 3x3 convs; concat; then a stride-2 3x3 conv (encoder, c -> 2c = out)
-    or a stride-2 3x3 transposed conv (decoder, c -> c/2 = out); residual: the
-    block input through its own stride-2 (transposed) 3x3 conv to the same shape.
-    """
+    """Multi-scale residual fusion block: 1×1 conv to c channels, split in 4 groups x1..x4, y_i = K_i(x_i)
+    with i-1 cascaded 3×3 convolutions, concatenated, then a stride-2 3×3 (transposed) convolution;
+    residual: the block input through its own stride-2 (transposed) 3×3 convolution."""
 
     def __init__(self, in_ch, out_ch, up=False):
         super().__init__()
-        c = out_ch // 2 if not up else out_ch * 2
-        assert c % 4 == 0
-        self.c = c
-        self.inp = nn.Sequential(nn.Conv2d(in_ch, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
-        g = c // 4
-        self.k = nn.ModuleList([_cascade(g, i) for i in range(4)])
+        c = out_ch * 2 if up else max(out_ch // 2, 4)
+        self.inp = nn.Sequential(nn.Conv2d(in_ch, c, 1, bias=False), _norm(c), nn.ReLU(inplace=True))
+        self.k = nn.ModuleList([_cascade(c // 4, i) for i in range(4)])
         if up:
             self.resample = nn.ConvTranspose2d(c, out_ch, 3, stride=2, padding=1, output_padding=1)
             self.skip = nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=1)
         else:
             self.resample = nn.Conv2d(c, out_ch, 3, stride=2, padding=1)
             self.skip = nn.Conv2d(in_ch, out_ch, 3, stride=2, padding=1)
-        self.post = nn.Sequential(nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+        self.post = nn.Sequential(_norm(out_ch), nn.ReLU(inplace=True))
 
     def forward(self, x):
-        z = self.inp(x)
-        parts = torch.chunk(z, 4, dim=1)
+        parts = torch.chunk(self.inp(x), 4, dim=1)
         y = torch.cat([k(p) for k, p in zip(self.k, parts)], dim=1)
         return self.post(self.resample(y) + self.skip(x))
 
 
 class MRFED(nn.Module):
-    """Paper widths (64,128,256,512,1024) divided by ``width_div``."""
+    """Paper widths (64, 128, 256, 512, 1024) divided by `width_div`, capped at `max_ch`, over `levels`."""
 
-    def __init__(self, in_ch=1, out_ch=1, width_div=8):
+    def __init__(self, in_ch=1, out_ch=1, width_div=8, levels=7, max_ch=128):
         super().__init__()
-        self.config = dict(in_ch=in_ch, out_ch=out_ch, width_div=width_div)
-        self.multiple = 32
-        w = [64 // width_div * 2 ** i for i in range(5)]  # e.g. /8: 8,16,32,64,128
-        self.enc = nn.ModuleList([MRFBlock(in_ch if i == 0 else w[i - 1], w[i]) for i in range(5)])
-        # decoder: 16->32 (w3), cat w3 -> 2w3; ... ; last block 2*w0 -> w0 at full resolution
-        self.dec = nn.ModuleList([
-            MRFBlock(w[4], w[3], up=True),
-            MRFBlock(2 * w[3], w[2], up=True),
-            MRFBlock(2 * w[2], w[1], up=True),
-            MRFBlock(2 * w[1], w[0], up=True),
-            MRFBlock(2 * w[0], w[0], up=True),
-        ])
+        self.config = dict(in_ch=in_ch, out_ch=out_ch, width_div=width_div, levels=levels, max_ch=max_ch)
+        self.multiple = 2 ** levels
+        w = [min(64 // width_div * 2 ** i, max_ch) for i in range(levels)]
+        self.enc = nn.ModuleList([MRFBlock(in_ch if i == 0 else w[i - 1], w[i]) for i in range(levels)])
+        # decoder block j brings level L-1-j up one step; its output is concatenated with that encoder skip
+        self.dec = nn.ModuleList([MRFBlock(w[-1], w[-2], up=True)]
+                                 + [MRFBlock(2 * w[i], w[i - 1], up=True) for i in range(levels - 2, 0, -1)]
+                                 + [MRFBlock(2 * w[0], w[0], up=True)])
         self.head = nn.Conv2d(w[0], out_ch, 1)  # linear output
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -199,15 +130,12 @@ class MRFED(nn.Module):
         for e in self.enc:
             x = e(x)
             skips.append(x)
-        # skips[0..3] are concatenated after decoder blocks 4..1
-        for i, d in enumerate(self.dec):
-            x = d(x)
-            if i < 4:
-                x = torch.cat([x, skips[3 - i]], dim=1)
-        return self.head(x)
+        for d, skip in zip(self.dec, reversed(skips[:-1])):
+            x = torch.cat([d(x), skip], dim=1)
+        return self.head(self.dec[-1](x))
 
 
-def build(name: str, **kw) -> nn.Module:
+def build(name, **kw):
     if name == "pix2pixcc":
         return Pix2PixCCGenerator(**kw)
     if name == "mrfed":
@@ -215,19 +143,64 @@ def build(name: str, **kw) -> nn.Module:
     raise ValueError(name)
 
 
-def n_params(m: nn.Module) -> int:
+def n_params(m):
     return sum(p.numel() for p in m.parameters())
 
 
-if __name__ == "__main__":
-    import time
-    torch.set_num_threads(1)
-    for name, kw in [("pix2pixcc", {}), ("mrfed", {"width_div": 8}), ("mrfed", {"width_div": 4})]:
-        m = build(name, **kw)
-        x = torch.randn(4, 1, 192, 192)
-        t = time.perf_counter()
-        y = m(x)
-        y.mean().backward()
-        print(name, kw, "params", n_params(m), "out", tuple(y.shape), f"fwd+bwd b4 192: {time.perf_counter()-t:.2f}s")
-    d = MultiScaleDiscriminator()
-    print("D params", n_params(d))
+# ---- losses (targets and predictions in pixel units; mask 1 where the truth is valid) -----------------
+def masked_pearson(a, b, mask, eps=1e-6):
+    """Per-sample Pearson r of [N,1,H,W] tensors over mask-weighted pixels -> [N]."""
+    w = mask.flatten(1)
+    total = w.sum(1, keepdim=True).clamp_min(eps)
+    a = a.flatten(1)
+    b = b.flatten(1)
+    a = a - (a * w).sum(1, keepdim=True) / total
+    b = b - (b * w).sum(1, keepdim=True) / total
+    cov = (w * a * b).sum(1)
+    return cov / ((w * a * a).sum(1).sqrt() * (w * b * b).sum(1).sqrt() + eps)
+
+
+def _pool(x, mask, factor):
+    """Mask-weighted average pooling of x, and the pooled mask."""
+    weight = F.avg_pool2d(mask, factor)
+    return F.avg_pool2d(x * mask, factor) / weight.clamp_min(1e-6), (weight > 0.5).float()
+
+
+def multiscale_cc_loss(pred, target, mask, factors=(1, 2, 4, 8, 16, 32)):
+    """Pix2PixCC's correlation-coefficient loss over scales: mean of (1 - r) at each pooling factor,
+    so whole basins and regional tilts weigh as much as the finest relief."""
+    losses = []
+    for factor in factors:
+        if factor == 1:
+            p, t, m = pred, target, mask
+        else:
+            p, m = _pool(pred, mask, factor)
+            t, _ = _pool(target, mask, factor)
+        losses.append(1.0 - masked_pearson(p, t, m))
+    return torch.stack(losses).mean(0)
+
+
+def slope_loss(pred, target, mask):
+    """L1 of the slope fields relative to the mean true slope: teaches detail and the amplitude of
+    heights in pixel units, in a way every pixel size shares."""
+    def grads(x):
+        return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+    mx = mask[..., :, 1:] * mask[..., :, :-1]
+    my = mask[..., 1:, :] * mask[..., :-1, :]
+    (px, py), (tx, ty) = grads(pred), grads(target)
+    scale = ((tx.abs() * mx).flatten(1).sum(1) + (ty.abs() * my).flatten(1).sum(1)) / (
+        mx.flatten(1).sum(1) + my.flatten(1).sum(1)).clamp_min(1.0)
+    error = ((px - tx).abs() * mx).flatten(1).sum(1) + ((py - ty).abs() * my).flatten(1).sum(1)
+    # the floor (a 1-in-50 slope) keeps near-flat views (lakes, sea) from dominating
+    return error / (mx.flatten(1).sum(1) + my.flatten(1).sum(1)).clamp_min(1.0) / scale.clamp_min(0.02)
+
+
+def amplitude_loss(pred, target, mask):
+    """|log(std pred / std truth)| per sample: the spread of the heights, in pixel units."""
+    def std(x):
+        w = mask.flatten(1)
+        total = w.sum(1).clamp_min(1.0)
+        x = x.flatten(1)
+        mean = (x * w).sum(1) / total
+        return (((x - mean[:, None]) ** 2 * w).sum(1) / total).clamp_min(1e-4).sqrt()
+    return (torch.log(std(pred)) - torch.log(std(target))).abs()

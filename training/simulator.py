@@ -23,6 +23,9 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from terrain import render as terrain_render
+from terrain.render import fbm
+
 GSD_M = 50.0
 SUN_AZIMUTH_DEG = 270.0
 HELDOUT_SEED0 = 10 ** 9
@@ -42,25 +45,6 @@ RECIPE = (
 # ----------------------------------------------------------------------------
 # terrain
 # ----------------------------------------------------------------------------
-def _kgrid(n: int):
-    ky = np.fft.fftfreq(n)[:, None]
-    kx = np.fft.rfftfreq(n)[None, :]
-    return np.sqrt(kx * kx + ky * ky)
-
-
-def fbm(rng: np.random.Generator, n: int, beta: float) -> np.ndarray:
-    """Zero-mean spectral fBm with power spectrum ~ k^-beta, unit std."""
-    k = _kgrid(n)
-    k[0, 0] = 1.0
-    amp = k ** (-beta / 2.0)
-    amp[0, 0] = 0.0
-    spec = (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape)) * amp
-    f = np.fft.irfft2(spec, s=(n, n))
-    f -= f.mean()
-    s = f.std()
-    return f / (s if s > 0 else 1.0)
-
-
 def rms_slope(h: np.ndarray, gsd: float = GSD_M) -> float:
     gy, gx = np.gradient(h, gsd)
     return float(np.sqrt(np.mean(gx * gx + gy * gy)))
@@ -198,127 +182,19 @@ def make_terrain(rng, n: int) -> np.ndarray:
 # ----------------------------------------------------------------------------
 # rendering
 # ----------------------------------------------------------------------------
-_HORN_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-
-
-def incidence(h: np.ndarray, sun_el_deg: float, gsd: float = GSD_M,
-              sun_az_deg: float = SUN_AZIMUTH_DEG):
-    """cos(i), cos(e) for a nadir view; metric slopes; north = row 0."""
-    # Horn (1981) 3x3 gradient, as gdaldem uses
-    dh_dcol = ndimage.correlate(h, _HORN_X, mode="nearest") / (8.0 * gsd)
-    dh_drow = ndimage.correlate(h, _HORN_X.T, mode="nearest") / (8.0 * gsd)
-    p = dh_dcol          # dz/dx, x = east
-    q = -dh_drow         # dz/dy, y = north
-    az, el = math.radians(sun_az_deg), math.radians(sun_el_deg)
-    sx, sy, sz = math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)
-    norm = np.sqrt(1.0 + p * p + q * q)
-    cos_i = (-p * sx - q * sy + sz) / norm
-    cos_e = 1.0 / norm
-    return cos_i, cos_e
-
-
-def cast_shadow(h: np.ndarray, sun_el_deg: float, gsd: float = GSD_M) -> np.ndarray:
-    """Exact horizon scan for sun az 270 (light travels left->right along rows).
-
-    Pixel j is shadowed if some k < j has h[k] - (j-k)*gsd*tan(el) > h[j],
-    i.e. running max of g = h + col*gsd*tan(el) over k < j exceeds g[j].
-    """
-    t = math.tan(math.radians(sun_el_deg)) * gsd
-    g = h + np.arange(h.shape[1])[None, :] * t
-    run = np.maximum.accumulate(g, axis=1)
-    prev = np.empty_like(run)
-    prev[:, 0] = -np.inf
-    prev[:, 1:] = run[:, :-1]
-    return prev > g + 1e-9
-
-
-def _hapke_H(x, w):
-    return (1.0 + 2.0 * x) / (1.0 + 2.0 * x * math.sqrt(1.0 - w))
-
-
-def reflectance(model: dict, cos_i, cos_e, phase_rad: float):
-    mu0 = np.maximum(cos_i, 0.0)
-    mu = np.maximum(cos_e, 1e-6)
-    kind = model["kind"]
-    if kind == "lambert":
-        return mu0
-    if kind == "lunar_lambert":
-        L = model["L"]
-        return 2.0 * L * mu0 / (mu0 + mu) + (1.0 - L) * mu0
-    # simplified Hapke (no opposition surge, no macroscopic roughness)
-    w, b = model["w"], model["b"]
-    cg = math.cos(phase_rad)
-    P = (1.0 - b * b) / (1.0 + 2.0 * b * cg + b * b) ** 1.5
-    return w / 4.0 * mu0 / (mu0 + mu) * (P + _hapke_H(mu0, w) * _hapke_H(mu, w) - 1.0)
-
-
-def random_model(rng) -> dict:
-    u = rng.random()
-    if u < 0.34:
-        return {"kind": "lambert"}
-    if u < 0.67:
-        return {"kind": "lunar_lambert", "L": float(rng.uniform(0.3, 1.0))}
-    return {"kind": "hapke", "w": float(rng.uniform(0.15, 0.9)), "b": float(rng.uniform(-0.4, 0.4))}
-
-
-def albedo_map(rng, n):
-    a = 1.0 + 0.1 * np.clip(fbm(rng, n, rng.uniform(2.5, 3.5)), -2, 2)  # 0.8..1.2
-    if rng.random() < 0.5:
-        yy, xx = np.mgrid[0:n, 0:n]
-        for _ in range(rng.integers(1, 5)):
-            cy, cx = rng.uniform(0, n, 2)
-            ry, rx = rng.uniform(0.05, 0.3, 2) * n
-            m = (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) < 1.0
-            m = ndimage.gaussian_filter(m.astype(np.float64), rng.uniform(1, 6))
-            a = a * (1.0 + rng.uniform(-0.15, 0.15) * m)
-    return a
-
-
-def render(h: np.ndarray, rng, sun_el_deg: float | None = None, params: dict | None = None):
-    """Render a DEM (metres) into an 8-bit image. Returns (uint8 image, params)."""
-    n0, n1 = h.shape
-    p = {} if params is None else dict(params)
+def render(h: np.ndarray, rng, sun_el_deg: float | None = None):
+    """Render a simulated DEM (metres at GSD_M) with the shared renderer: (uint8 image, sun elevation)."""
     el = float(rng.uniform(15.0, 65.0)) if sun_el_deg is None else float(sun_el_deg)
-    model = p.get("model") or random_model(rng)
-    cos_i, cos_e = incidence(h, el)
-    phase = math.radians(90.0 - el)
-    R = reflectance(model, cos_i, cos_e, phase)
-    # reference: a facet facing the sun (mu0 = 1, mu = sin(el)), mean albedo
-    R_ref = float(reflectance(model, np.array([1.0]), np.array([math.sin(math.radians(el))]), phase)[0])
-    if p.get("shadows", True):
-        R = np.where(cast_shadow(h, el), 0.0, R)
-    if p.get("albedo", True):
-        R = R * albedo_map(rng, max(n0, n1))[:n0, :n1]
-    haze = float(rng.uniform(0.0, 0.3)) if (p.get("haze", True) and rng.random() < 0.4) else 0.0
-    I = (R + haze * R_ref) / (R_ref * (1.0 + haze))
-    if p.get("sensor", True):
-        sig = rng.uniform(0.0, 1.2)
-        if sig > 0.05:
-            I = ndimage.gaussian_filter(I, sig, mode="nearest")
-        k = math.exp(rng.uniform(math.log(1e-4), math.log(3e-3)))
-        s0 = rng.uniform(0.002, 0.02)
-        I = I + rng.standard_normal(I.shape) * np.sqrt(k * np.maximum(I, 0) + s0 * s0)
-    stretch = p.get("stretch")
-    if stretch is None:
-        stretch = rng.random() < 0.7
-    if stretch:
-        lo = np.percentile(I, rng.uniform(0.0, 2.0))
-        hi = np.percentile(I, rng.uniform(98.0, 100.0))
-        img = np.clip(np.round((I - lo) / max(hi - lo, 1e-6) * 255.0), 0, 255)
-    else:
-        img = np.clip(np.round(255.0 * I), 1, 255)
-    p.update(sun_el=el, model=model, haze=haze, stretch=bool(stretch))
-    return img.astype(np.uint8), p
+    return terrain_render.render(h / GSD_M, rng, el), el
 
 
 def sample(seed: int, size: int = 256):
     """One (image uint8 [size,size], relief float32 metres, info) pair."""
     rng = np.random.default_rng(seed)
     h = make_terrain(rng, size)
-    img, info = render(h, rng)
+    img, sun_el = render(h, rng)
     relief = (h - h.min()).astype(np.float32)
-    info["seed"] = seed
-    return img, relief, info
+    return img, relief, {"seed": seed, "sun_el": sun_el}
 
 
 def batch(seeds, size: int = 256):

@@ -1,28 +1,30 @@
-"""Train a DTM generator on on-the-fly simulated pairs.
+"""Train a DTM generator on renders of real DEMs (terrain/), with scale-free targets.
 
-    python -m training.train --model pix2pixcc|mrfed --minutes M --seed S --out runs/<model> [--threads T]
+    python -m training.train --model pix2pixcc|mrfed --minutes M --out runs/<model> [--corpus-cache runs/corpus.npz]
 
-Training samples use simulator seeds  seed*10**7 + k  (< 10**9); the held-out
-validation set uses seeds 10**9 + j (never used for training).  The network
-predicts relief (h - min h) in units of ``target_unit_m`` metres (100 m).
+The network predicts height in pixel units (height / ground pixel size) from an image lit from the
+canonical azimuth (270°). Loss: multi-scale correlation coefficient (Pix2PixCC's CC loss over pooling
+factors 1–32) + relative slope L1 + log-spread, all masked to the valid truth. The held-out sites of
+terrain.corpus.HELDOUT_SITES are never trained on; they give the evaluation that picks best.pt.
 """
-from __future__ import annotations
-
 import argparse
 import json
+import math
 import os
 import platform
 import sys
 import time
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
+from training import data
 from training import networks as N
-from training import simulator as sim
 
-TARGET_UNIT_M = 100.0
+NET_CONFIGS = {
+    "pix2pixcc": dict(in_ch=1, out_ch=1, n_gf=16, n_downsample=6, n_residual=3, n_mid_residual=1, max_ch=128),
+    "mrfed": dict(in_ch=1, out_ch=1, width_div=8, levels=7, max_ch=96),
+}
+LOSS_WEIGHTS = dict(cc=1.0, slope=0.5, amplitude=0.2)
 
 
 def hardware_string(device):
@@ -31,194 +33,166 @@ def hardware_string(device):
     return f"CPU {platform.machine()} x{torch.get_num_threads()} thread(s)"
 
 
-def val_set(n, size):
-    seeds = [sim.HELDOUT_SEED0 + j for j in range(n)]
-    x, y = sim.batch(seeds, size)
-    return torch.from_numpy(x), torch.from_numpy(y)
+def losses(pred, target, mask):
+    pred = pred.float()
+    terms = dict(cc=N.multiscale_cc_loss(pred, target, mask).mean(),
+                 slope=N.slope_loss(pred, target, mask).mean(),
+                 amplitude=N.amplitude_loss(pred, target, mask).mean())
+    return sum(LOSS_WEIGHTS[k] * v for k, v in terms.items()), terms
 
 
 @torch.no_grad()
-def evaluate(G, xv, yv, device, bs=4):
-    G.eval()
-    rs, maes = [], []
-    for i in range(0, len(xv), bs):
-        x = xv[i:i + bs].to(device)
-        y = yv[i:i + bs].to(device)
-        p = G(x) * TARGET_UNIT_M  # predicted relief (m), used as is, like the engine does
-        rs.append(N.pearson(p, y).cpu())
-        maes.append((p - y).abs().flatten(1).mean(1).cpu())
-    G.train()
-    return float(torch.cat(rs).mean()), float(torch.cat(maes).mean())
+def evaluate(model, heldout, device, batch=8):
+    """Mean Pearson r (whole view, and at 1/8 resolution) and spread ratio on the held-out views."""
+    model.eval()
+    rs, coarse, spread = [], [], []
+    for i in range(0, len(heldout[0]), batch):
+        x, t, m = (v[i:i + batch].to(device) for v in heldout)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            p = model(x)
+        p = p.float()
+        rs.append(N.masked_pearson(p, t, m))
+        pc, mc = N._pool(p, m, 8)
+        tc, _ = N._pool(t, m, 8)
+        coarse.append(N.masked_pearson(pc, tc, mc))
+        spread.append(torch.exp(-N.amplitude_loss(p, t, m)))
+    model.train()
+    return {k: float(torch.cat(v).mean()) for k, v in (("r", rs), ("coarse_r", coarse), ("spread", spread))}
+
+
+def learning_rate(base, elapsed, budget, step, warmup=200):
+    """Linear warm-up, then cosine decay over the wall-clock budget (so a resumed run continues it)."""
+    return base * min(1.0, (step + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * min(elapsed / budget, 1.0)))
+
+
+def optimiser_path(checkpoint):
+    return checkpoint[:-3] + "_optimiser.pt" if checkpoint.endswith(".pt") else checkpoint + ".optimiser"
+
+
+def compact_optimiser_state(state):
+    """Adam moments as bf16 (loaded back into float32 by load_state_dict's dtype cast)."""
+    compact = dict(state)
+    compact["state"] = {i: {k: (v.to(torch.bfloat16) if v.dim() else v) for k, v in moments.items()}
+                        for i, moments in state["state"].items()}
+    return compact
+
+
+def _atomic_save(obj, path):
+    torch.save(obj, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True, choices=sorted(NET_CONFIGS))
+    ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget (total, when resuming)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=1, help="data-loading processes")
+    ap.add_argument("--crop", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=12)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--max-steps", type=int, default=0)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--eval-minutes", type=float, default=2.0)
+    ap.add_argument("--n-heldout", type=int, default=48)
+    ap.add_argument("--flip-double", action="store_true",
+                    help="also train on each batch mirrored north-south (the sun stays in the west)")
+    ap.add_argument("--corpus-cache", default=None, help="npz of the training sites (python -m terrain.corpus)")
+    ap.add_argument("--heldout-cache", default=None, help="npz of the held-out sites (--split heldout)")
+    ap.add_argument("--resume", default=None, help="last.pt to continue (weights, optimiser, steps, wall time)")
+    return ap.parse_args(argv)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True, choices=["pix2pixcc", "mrfed"])
-    ap.add_argument("--minutes", type=float, required=True)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--crop", type=int, default=192)
-    ap.add_argument("--batch", type=int, default=None, help="default 4 (pix2pixcc) / 8 (mrfed)")
-    ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--max-steps", type=int, default=0)
-    ap.add_argument("--log-every", type=int, default=20)
-    ap.add_argument("--ckpt-minutes", type=float, default=5.0)
-    ap.add_argument("--eval-minutes", type=float, default=5.0)
-    ap.add_argument("--n-val", type=int, default=16)
-    ap.add_argument("--val-size", type=int, default=256)
-    ap.add_argument("--lambda-fm", type=float, default=10.0)
-    ap.add_argument("--lambda-cc", type=float, default=5.0)
-    ap.add_argument("--lambda-l1", type=float, default=10.0)
-    ap.add_argument("--width-div", type=int, default=8)
-    ap.add_argument("--resume", default=None,
-                    help="continue from a checkpoint (last.pt): weights, step count and wall time carry on; "
-                         "--minutes is then the total budget")
-    args = ap.parse_args(argv)
-    assert 0 <= args.seed < 100
-    if args.batch is None:
-        args.batch = 4 if args.model == "pix2pixcc" else 8
-
-    torch.set_num_threads(args.threads)
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     os.makedirs(args.out, exist_ok=True)
     logf = open(os.path.join(args.out, "train.log"), "a", buffering=1)
-    command = "python -m training.train " + " ".join(sys.argv[1:] if argv is None else argv)
 
     def log(msg):
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {msg}"
         print(line, flush=True)
         logf.write(line + "\n")
 
-    if args.model == "pix2pixcc":
-        net_cfg = dict(in_ch=1, out_ch=1, n_gf=16, n_downsample=3, n_residual=4)
-        lr = args.lr or 2e-4
-        betas = (0.5, 0.999)
-    else:
-        net_cfg = dict(in_ch=1, out_ch=1, width_div=args.width_div)
-        lr = args.lr or 1e-4
-        betas = (0.9, 0.999)
-    G = N.build(args.model, **net_cfg).to(device)
-    optG = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
-    D = optD = None
-    if args.model == "pix2pixcc":
-        D = N.MultiScaleDiscriminator(in_ch=2, n_df=16, n_D=2).to(device)
-        optD = torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
-    assert args.crop % G.multiple == 0
-
-    log(f"start {command} device={hardware_string(device)} G params={N.n_params(G)} "
-        f"lr={lr} crop={args.crop} batch={args.batch}")
-    xv, yv = val_set(args.n_val, args.val_size)
-
-    cfg = dict(model=args.model, net=net_cfg, target_unit_m=TARGET_UNIT_M, crop=args.crop,
-               batch=args.batch, lr=lr, seed=args.seed, gsd_m=sim.GSD_M,
-               sun_azimuth_deg=sim.SUN_AZIMUTH_DEG, recipe=sim.RECIPE,
-               train_seeds=f"simulator seeds {args.seed}*10^7 + k (< 10^9)",
-               heldout_seeds=f"10^9 .. 10^9+{args.n_val - 1}",
-               losses=("LSGAN + %g*FM + %g*CC(4 scales) + %g*L1" % (args.lambda_fm, args.lambda_cc, args.lambda_l1))
-               if args.model == "pix2pixcc" else "L1 (MAE)",
-               command=command, hardware=hardware_string(device))
-
-    best_r = -2.0
-    step = 0
-    t0 = time.time()
+    model = N.build(args.model, **NET_CONFIGS[args.model]).to(device).to(memory_format=torch.channels_last)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    assert args.crop % model.multiple == 0, f"--crop must be a multiple of {model.multiple}"
+    command = "python -m training.train " + " ".join(sys.argv[1:] if argv is None else argv)
+    train_dems = data.load_dems("train", args.corpus_cache)
+    heldout_dems = data.load_dems("heldout", args.heldout_cache)
+    cfg = dict(model=args.model, net=NET_CONFIGS[args.model], height_units="pixel", crop=args.crop,
+               batch=args.batch, lr=args.lr, seed=args.seed, losses=LOSS_WEIGHTS, command=command,
+               hardware=hardware_string(device), train_sites=[d.name for d in train_dems],
+               heldout_sites=[d.name for d in heldout_dems])
+    step, t0, best_r = 0, time.time(), -2.0
     if args.resume:
         ck = torch.load(args.resume, map_location=device, weights_only=False)
-        G.load_state_dict(ck["model"])
-        for module, key in ((optG, "opt_g"), (D, "disc"), (optD, "opt_d")):
-            if module is not None and key in ck:
-                module.load_state_dict(ck[key])
-        step, t0 = ck["steps"], t0 - ck["wall_s"]
-        best_path = os.path.join(args.out, "best.pt")
-        if os.path.exists(best_path):
-            best_r = torch.load(best_path, map_location="cpu", weights_only=False).get("val_r", best_r)
+        model.load_state_dict(ck["model"])
+        if os.path.exists(optimiser_path(args.resume)):
+            optimiser.load_state_dict(torch.load(optimiser_path(args.resume), map_location=device))
+        else:
+            log(f"no {optimiser_path(args.resume)}: the optimiser starts afresh")
+        step, t0, best_r = ck["steps"], t0 - ck["wall_s"], ck.get("best_r", best_r)
         cfg["command"] = ck["config"]["command"] + " ; resumed: " + command
         log(f"resumed from {args.resume} at step {step}, {ck['wall_s'] / 60:.1f} min done, best r {best_r:.4f}")
-    last_ckpt = last_eval = time.time()  # not t0: a resumed run's checkpoint was evaluated and saved just now
+    log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
+        f"train sites {len(train_dems)}, held-out {cfg['heldout_sites']}")
+    heldout = data.heldout_views(heldout_dems, args.crop, args.n_heldout)
+    batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step))
     budget = args.minutes * 60.0
-    acc = {}
 
-    def save(path, extra):
-        ck = dict(config=cfg, model=G.state_dict(), steps=step, wall_s=time.time() - t0, opt_g=optG.state_dict(),
-                  **extra)
-        if D is not None:
-            ck.update(disc=D.state_dict(), opt_d=optD.state_dict())
-        tmp = path + ".tmp"
-        torch.save(ck, tmp)
-        os.replace(tmp, path)
+    def save(path, metrics, with_optimiser=False):
+        ck = dict(config=cfg, model=model.state_dict(), steps=step, wall_s=time.time() - t0, best_r=best_r,
+                  metrics=metrics)
+        _atomic_save(ck, path)
+        if with_optimiser:  # beside it, moments in bf16: each file stays small enough to fetch and keep
+            _atomic_save(compact_optimiser_state(optimiser.state_dict()), optimiser_path(path))
 
-    def do_eval():
+    def evaluate_and_keep_best():
         nonlocal best_r
-        r, mae = evaluate(G, xv, yv, device)
-        log(f"eval step {step} val_pearson_r {r:.4f} val_mae_m {mae:.1f}")
-        if r > best_r:
-            best_r = r
-            save(os.path.join(args.out, "best.pt"), dict(val_r=r, val_mae_m=mae))
-        return r, mae
+        metrics = evaluate(model, heldout, device)
+        log(f"eval step {step} " + " ".join(f"heldout_{k} {v:.4f}" for k, v in metrics.items()))
+        if metrics["r"] > best_r:
+            best_r = metrics["r"]
+            save(os.path.join(args.out, "best.pt"), metrics)
+        save(os.path.join(args.out, "last.pt"), metrics, with_optimiser=True)
+        return metrics
 
-    while True:
-        el = time.time() - t0
-        if el >= budget or (args.max_steps and step >= args.max_steps):
-            break
-        seeds = [args.seed * 10 ** 7 + step * args.batch + i for i in range(args.batch)]
-        assert seeds[-1] < sim.HELDOUT_SEED0
-        xb, yb = sim.batch(seeds, args.crop)
-        x = torch.from_numpy(xb).to(device)
-        y = torch.from_numpy(yb / TARGET_UNIT_M).to(device)
-        if args.model == "pix2pixcc":
-            fake = G(x)
-            # D step
-            real_out = D(torch.cat([x, y], 1))
-            fake_out = D(torch.cat([x, fake.detach()], 1))
-            lossD = N.lsgan_d_loss(real_out, fake_out)
-            optD.zero_grad(set_to_none=True)
-            lossD.backward()
-            optD.step()
-            # G step
-            fake_out = D(torch.cat([x, fake], 1))
-            with torch.no_grad():
-                real_out = D(torch.cat([x, y], 1))
-            l_gan = N.lsgan_g_loss(fake_out)
-            l_fm = N.feature_matching_loss(real_out, fake_out)
-            l_cc = N.cc_loss(fake, y)
-            l_l1 = F.l1_loss(fake, y)
-            lossG = l_gan + args.lambda_fm * l_fm + args.lambda_cc * l_cc + args.lambda_l1 * l_l1
-            optG.zero_grad(set_to_none=True)
-            lossG.backward()
-            optG.step()
-            vals = dict(D=lossD.item(), G=lossG.item(), gan=l_gan.item(), fm=l_fm.item(),
-                        cc=l_cc.item(), l1=l_l1.item())
-        else:
-            pred = G(x)
-            loss = F.l1_loss(pred, y)
-            optG.zero_grad(set_to_none=True)
-            loss.backward()
-            optG.step()
-            vals = dict(l1=loss.item())
+    sums, last_eval, data_wait = {}, time.time(), 0.0
+    while time.time() - t0 < budget and not (args.max_steps and step >= args.max_steps):
+        waited = time.time()
+        x, t, m = (v.to(device, non_blocking=True) for v in next(batches))
+        data_wait += time.time() - waited
+        if args.flip_double:
+            x, t, m = (torch.cat([v, v.flip(-2)]) for v in (x, t, m))
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(args.lr, time.time() - t0, budget, step)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            pred = model(x.contiguous(memory_format=torch.channels_last))
+        loss, terms = losses(pred, t, m)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
         step += 1
-        for k, v in vals.items():
-            acc[k] = acc.get(k, 0.0) + v
+        for k, v in dict(loss=loss, **terms).items():
+            sums[k] = sums.get(k, 0.0) + v.detach()  # summed on the device: no sync per step
         if step % args.log_every == 0:
-            el = time.time() - t0
-            log(f"step {step} " + " ".join(f"{k} {v / args.log_every:.4f}" for k, v in acc.items())
-                + f" s/step {el / step:.3f} elapsed_min {el / 60:.1f}")
-            acc = {}
-        now = time.time()
-        if now - last_eval >= args.eval_minutes * 60:
-            do_eval()
+            elapsed = time.time() - t0
+            log(f"step {step} " + " ".join(f"{k} {float(v) / args.log_every:.4f}" for k, v in sums.items())
+                + f" s/step {elapsed / step:.3f} data_wait {data_wait / args.log_every:.3f} elapsed_min {elapsed / 60:.1f}")
+            sums, data_wait = {}, 0.0
+        if time.time() - last_eval >= args.eval_minutes * 60:
+            evaluate_and_keep_best()
             last_eval = time.time()
-        if now - last_ckpt >= args.ckpt_minutes * 60:
-            save(os.path.join(args.out, "last.pt"), {})
-            last_ckpt = time.time()
-
-    r, mae = do_eval()
-    save(os.path.join(args.out, "last.pt"), dict(val_r=r, val_mae_m=mae))
-    el = time.time() - t0
-    summary = dict(steps=step, wall_s=round(el, 1), s_per_step=round(el / max(step, 1), 3),
-                   best_val_r=best_r, final_val_r=r, final_val_mae_m=mae)
-    log("done " + json.dumps(summary))
+    metrics = evaluate_and_keep_best()
+    elapsed = time.time() - t0
+    log("done " + json.dumps(dict(steps=step, wall_s=round(elapsed, 1), best_heldout_r=best_r, final=metrics)))
 
 
 if __name__ == "__main__":

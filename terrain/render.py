@@ -1,0 +1,256 @@
+"""Shading of a DEM into an 8-bit image, and random views of real DEMs for training.
+
+Conventions (as training/simulator.py and the engine): row 0 = north, column 0 = west, nadir view,
+azimuths clockwise from north. Heights given to the shading functions are in units of the pixel size
+("pixel units"), so slopes are plain dz/dx; a DEM in metres divided by its pixel size is one.
+The canonical sun is the engine's: azimuth 270° (light from the west, the left edge).
+"""
+import importlib.util
+import math
+import os
+
+import numpy as np
+from scipy import ndimage
+
+
+def _engine_tiling():
+    """engine/tiling.py on its own (plain numpy): importing the engine package needs GDAL, which the
+    GPU training machine lacks, and training must pad exactly as the engine does."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "engine", "tiling.py")
+    spec = importlib.util.spec_from_file_location("_engine_tiling", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mirror_pad = _engine_tiling().mirror_pad
+
+CANONICAL_AZIMUTH = 270.0
+_HORN_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+
+
+# ---- photometry ---------------------------------------------------------------------------------
+def fbm(rng, n, beta):
+    """Zero-mean spectral fBm on an n×n grid with power spectrum ~ k^-beta, unit std."""
+    ky = np.fft.fftfreq(n)[:, None]
+    kx = np.fft.rfftfreq(n)[None, :]
+    k = np.sqrt(kx * kx + ky * ky)
+    k[0, 0] = 1.0
+    amp = k ** (-beta / 2.0)
+    amp[0, 0] = 0.0
+    spec = (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape)) * amp
+    f = np.fft.irfft2(spec, s=(n, n))
+    f -= f.mean()
+    s = f.std()
+    return f / (s if s > 0 else 1.0)
+
+
+def incidence(h, sun_el_deg, gsd=1.0, sun_az_deg=CANONICAL_AZIMUTH):
+    """cos(i), cos(e) for a nadir view, from Horn's (1981) 3×3 gradient as gdaldem uses."""
+    p = ndimage.correlate(h, _HORN_X, mode="nearest") / (8.0 * gsd)       # dz/dx, x = east
+    q = -ndimage.correlate(h, _HORN_X.T, mode="nearest") / (8.0 * gsd)    # dz/dy, y = north
+    az, el = math.radians(sun_az_deg), math.radians(sun_el_deg)
+    sx, sy, sz = math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)
+    norm = np.sqrt(1.0 + p * p + q * q)
+    return (-p * sx - q * sy + sz) / norm, 1.0 / norm
+
+
+def cast_shadow(h, sun_el_deg, gsd=1.0):
+    """Exact horizon scan for light from the west: pixel j is shadowed if some k < j has
+    h[k] - (j-k)·gsd·tan(el) > h[j], i.e. the running max of h + col·gsd·tan(el) before j exceeds it."""
+    t = math.tan(math.radians(sun_el_deg)) * gsd
+    g = h + np.arange(h.shape[1])[None, :] * t
+    run = np.maximum.accumulate(g, axis=1)
+    prev = np.empty_like(run)
+    prev[:, 0] = -np.inf
+    prev[:, 1:] = run[:, :-1]
+    return prev > g + 1e-9
+
+
+def _hapke_h(x, w):
+    return (1.0 + 2.0 * x) / (1.0 + 2.0 * x * math.sqrt(1.0 - w))
+
+
+def reflectance(model, cos_i, cos_e, phase_rad):
+    mu0 = np.maximum(cos_i, 0.0)
+    mu = np.maximum(cos_e, 1e-6)
+    if model["kind"] == "lambert":
+        return mu0
+    if model["kind"] == "lunar_lambert":
+        weight = model["L"]
+        return 2.0 * weight * mu0 / (mu0 + mu) + (1.0 - weight) * mu0
+    # simplified Hapke (no opposition surge, no macroscopic roughness)
+    w, b = model["w"], model["b"]
+    phase_function = (1.0 - b * b) / (1.0 + 2.0 * b * math.cos(phase_rad) + b * b) ** 1.5
+    return w / 4.0 * mu0 / (mu0 + mu) * (phase_function + _hapke_h(mu0, w) * _hapke_h(mu, w) - 1.0)
+
+
+def random_model(rng):
+    u = rng.random()
+    if u < 0.34:
+        return {"kind": "lambert"}
+    if u < 0.67:
+        return {"kind": "lunar_lambert", "L": float(rng.uniform(0.3, 1.0))}
+    return {"kind": "hapke", "w": float(rng.uniform(0.15, 0.9)), "b": float(rng.uniform(-0.4, 0.4))}
+
+
+def albedo_map(rng, shape):
+    """Smooth multiplicative albedo, mostly 0.8–1.2, sometimes with brighter or darker patches."""
+    n = max(shape)
+    a = 1.0 + 0.1 * np.clip(fbm(rng, n, rng.uniform(2.5, 3.5)), -2, 2)
+    if rng.random() < 0.5:
+        yy, xx = np.mgrid[0:n, 0:n]
+        for _ in range(rng.integers(1, 5)):
+            cy, cx = rng.uniform(0, n, 2)
+            ry, rx = rng.uniform(0.05, 0.3, 2) * n
+            patch = (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) < 1.0
+            a = a * (1.0 + rng.uniform(-0.15, 0.15) * ndimage.gaussian_filter(patch.astype(float), rng.uniform(1, 6)))
+    return a[:shape[0], :shape[1]]
+
+
+def gdaldem_hillshade(h, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0):
+    """8-bit shading as `gdaldem hillshade` writes it: 1 + 254·max(cos i, 0) (0 is its nodata)."""
+    cos_i, _ = incidence(h, sun_el_deg, gsd, sun_az_deg)
+    return (1.0 + np.round(254.0 * np.clip(cos_i, 0.0, 1.0))).astype(np.uint8)
+
+
+def render(h, rng, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0):
+    """A physically varied 8-bit image of h: random photometric law, cast shadows, albedo, haze,
+    blur, shot and read noise, then a percentile stretch (70 %) or an absolute scale (30 %)."""
+    model = random_model(rng)
+    cos_i, cos_e = incidence(h, sun_el_deg, gsd, sun_az_deg)
+    phase = math.radians(90.0 - sun_el_deg)
+    r = reflectance(model, cos_i, cos_e, phase)
+    r_ref = float(reflectance(model, np.array([1.0]), np.array([math.sin(math.radians(sun_el_deg))]), phase)[0])
+    if abs(sun_az_deg - CANONICAL_AZIMUTH) < 20.0:  # the scan assumes light along the rows
+        r = np.where(cast_shadow(h, sun_el_deg, gsd), 0.0, r)
+    r = r * albedo_map(rng, h.shape)
+    haze = float(rng.uniform(0.0, 0.3)) if rng.random() < 0.4 else 0.0
+    image = (r + haze * r_ref) / (r_ref * (1.0 + haze))
+    sigma = rng.uniform(0.0, 1.2)
+    if sigma > 0.05:
+        image = ndimage.gaussian_filter(image, sigma, mode="nearest")
+    gain = math.exp(rng.uniform(math.log(1e-4), math.log(3e-3)))
+    read_noise = rng.uniform(0.002, 0.02)
+    image = image + rng.standard_normal(image.shape) * np.sqrt(gain * np.maximum(image, 0) + read_noise ** 2)
+    if rng.random() < 0.7:
+        sample = image[::4, ::4]
+        low = np.percentile(sample, rng.uniform(0.0, 2.0))
+        high = np.percentile(sample, rng.uniform(98.0, 100.0))
+        return np.clip(np.round((image - low) / max(high - low, 1e-6) * 255.0), 0, 255).astype(np.uint8)
+    return np.clip(np.round(255.0 * image), 1, 255).astype(np.uint8)
+
+
+# ---- random views of real DEMs --------------------------------------------------------------------
+class ViewSource:
+    """One DEM ready for fast random views: a 2× area-average pyramid of heights and validity."""
+
+    def __init__(self, dem, levels=6):
+        self.dem = dem
+        heights = dem.heights.astype(np.float64)
+        valid = np.isfinite(heights)
+        filled = np.where(valid, heights, 0.0)
+        self.pyramid = [(filled, valid.astype(np.float64))]
+        for _ in range(levels):
+            h, v = self.pyramid[-1]
+            if min(h.shape) < 64:
+                break
+            rows, cols = h.shape[0] // 2 * 2, h.shape[1] // 2 * 2
+            weight = _pool(v[:rows, :cols])
+            total = _pool((h * v)[:rows, :cols])
+            self.pyramid.append((np.where(weight > 0, total / np.maximum(weight, 1e-12), 0.0), weight))
+
+    def sample(self, centre, angle, pixel_m, shape, flip, min_valid=0.0):
+        """Heights (metres, NaN outside the valid area) on a rotated grid of `pixel_m` ground pixels;
+        None when a coarse look finds less than `min_valid` of it valid (spares the full resampling)."""
+        coarse = self._coords(centre, angle, pixel_m, shape, flip, stride=16)
+        if min_valid and (ndimage.map_coordinates(self.pyramid[0][1], coarse[1], order=0) > 0.5).mean() < min_valid:
+            return None
+        (heights, weight), coords = self._coords(centre, angle, pixel_m, shape, flip)
+        h = ndimage.map_coordinates(heights, coords, order=1, mode="constant", cval=0.0)
+        w = ndimage.map_coordinates(weight, coords, order=1, mode="constant", cval=0.0)
+        return np.where(w > 0.999, h, np.nan)
+
+    def _coords(self, centre, angle, pixel_m, shape, flip, stride=None):
+        """The pyramid level to read and the (row, col) source coordinates of every output pixel.
+        With `stride`: coordinates of every stride-th pixel at full resolution (level 0)."""
+        dem = self.dem
+        level = max(0, min(len(self.pyramid) - 1, int(math.floor(math.log2(max(pixel_m / dem.pixel_m, 1.0))))))
+        if stride:
+            level = 0
+        step_x, step_y = pixel_m / (dem.dx * 2 ** level), pixel_m / (dem.dy * 2 ** level)
+        rows, cols = np.mgrid[0:shape[0]:stride or 1, 0:shape[1]:stride or 1].astype(np.float64)
+        rows -= (shape[0] - 1) / 2.0
+        cols -= (shape[1] - 1) / 2.0
+        if flip:
+            cols = -cols
+        cos, sin = math.cos(angle), math.sin(angle)
+        source_col = (cos * cols - sin * rows) * step_x + centre[1] / 2 ** level - 0.5 + 0.5 / 2 ** level
+        source_row = (sin * cols + cos * rows) * step_y + centre[0] / 2 ** level - 0.5 + 0.5 / 2 ** level
+        return self.pyramid[level], np.stack([source_row, source_col])
+
+
+def _pool(a):
+    return 0.25 * (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2])
+
+
+def fill_nearest(values):
+    """NaNs given their nearest finite neighbour's value (for shading only; the loss masks them)."""
+    invalid = ~np.isfinite(values)
+    if not invalid.any():
+        return values
+    indices = ndimage.distance_transform_edt(invalid, return_distances=False, return_indices=True)
+    return values[tuple(indices)]
+
+
+def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_share=0.4,
+                scale_range=(0.75, 8.0), tries=20):
+    """One training pair from a real DEM: (image uint8, target float32 pixel units, mask float32).
+
+    The view is resampled to a random ground pixel (0.75–8× the DEM's), turned by a random angle and
+    maybe mirrored, lit from the canonical azimuth (±8°) at elevation 10–70°, shaded by gdaldem's formula
+    or the physical renderer, and sometimes cut to a smaller window mirror-padded to `size` as the engine
+    pads small rasters (the mask then covers the window only). Target: height / pixel size, mean 0.
+    """
+    dem = source.dem
+    extent = min(dem.heights.shape[0] * dem.dy, dem.heights.shape[1] * dem.dx)
+    for _ in range(tries):
+        window = (size, size)
+        if rng.random() < small_window:
+            window = tuple(int(rng.integers(48, size + 1)) for _ in range(2))
+        factor = math.exp(rng.uniform(math.log(scale_range[0]), math.log(scale_range[1])))
+        pixel_m = min(dem.pixel_m * factor, extent / math.hypot(*window))  # the turned window must fit
+        if pixel_m < 0.5 * dem.pixel_m:  # even at 2× upsampling it does not: a smaller window
+            pixel_m = 0.5 * dem.pixel_m
+            shrink = extent / (pixel_m * math.hypot(*window))
+            window = tuple(max(48, int(w * shrink)) for w in window)
+        radius_rows = 0.5 * pixel_m * math.hypot(*window) / dem.dy
+        radius_cols = 0.5 * pixel_m * math.hypot(*window) / dem.dx
+        rows, cols = dem.heights.shape
+        centre = (rng.uniform(min(radius_rows, rows / 2), max(rows - radius_rows, rows / 2)),
+                  rng.uniform(min(radius_cols, cols / 2), max(cols - radius_cols, cols / 2)))
+        heights = source.sample(centre, rng.uniform(0, 2 * math.pi), pixel_m, window, rng.random() < 0.5,
+                                min_valid - 0.05)
+        valid = np.isfinite(heights) if heights is not None else None
+        if valid is not None and valid.mean() >= min_valid:
+            break
+    else:
+        return None
+    target = heights / pixel_m
+    if dem.relative:  # unknown vertical scale: vary it
+        target = target * math.exp(rng.uniform(-0.7, 0.7))
+    shaded = fill_nearest(target)
+    elevation = rng.uniform(10.0, 70.0)
+    azimuth = CANONICAL_AZIMUTH + rng.uniform(-8.0, 8.0)
+    if rng.random() < gdaldem_share:
+        image = gdaldem_hillshade(shaded, elevation, azimuth)
+    else:
+        image = render(shaded, rng, elevation, azimuth)
+    target = np.where(valid, target - target[valid].mean(), 0.0)
+    mask = valid.astype(np.float32)
+    if window != (size, size):
+        image, _ = mirror_pad(image, size, size)
+        target, _ = mirror_pad(target, size, size)
+        mask, (top, left) = mirror_pad(np.zeros(window, np.float32), size, size)
+        mask[top:top + window[0], left:left + window[1]] = valid
+    return image, target.astype(np.float32), mask.astype(np.float32)

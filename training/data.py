@@ -1,0 +1,61 @@
+"""Training and held-out batches from the real-DEM corpus (terrain/), as torch tensors.
+
+Images are normalised as the engine feeds 8-bit rasters (v/127.5 − 1); targets are heights in pixel
+units with the mean removed; masks are 1 where the truth is valid.
+"""
+import math
+
+import numpy as np
+import torch
+
+from terrain import corpus
+from terrain.render import ViewSource, random_view
+
+
+def load_dems(split, cache=None):
+    """The corpus split from GDAL, or from a cache written by `python -m terrain.corpus` (no GDAL needed)."""
+    return corpus.load_cache(cache) if cache else corpus.load_sites(split)
+
+
+def to_tensors(views):
+    images, targets, masks = zip(*views)
+    image = torch.from_numpy(np.stack(images).astype(np.float32) / 127.5 - 1.0)[:, None]
+    return image, torch.from_numpy(np.stack(targets))[:, None], torch.from_numpy(np.stack(masks))[:, None]
+
+
+class RandomViews(torch.utils.data.IterableDataset):
+    """Endless random views; each site is drawn with weight √(valid pixels), so small sites are not starved."""
+
+    def __init__(self, dems, size, seed):
+        super().__init__()
+        self.dems, self.size, self.seed = dems, size, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info else 0
+        rng = np.random.default_rng([self.seed, worker, torch.initial_seed() % 2 ** 31])
+        sources = [ViewSource(dem) for dem in self.dems]
+        weights = np.array([math.sqrt(np.isfinite(d.heights).sum()) for d in self.dems])
+        weights /= weights.sum()
+        while True:
+            view = random_view(sources[rng.choice(len(sources), p=weights)], rng, self.size)
+            if view is not None:
+                yield view
+
+
+def loader(dems, size, batch, workers, seed):
+    return torch.utils.data.DataLoader(RandomViews(dems, size, seed), batch_size=batch, num_workers=workers,
+                                       collate_fn=to_tensors, persistent_workers=workers > 0,
+                                       prefetch_factor=4 if workers > 0 else None, pin_memory=torch.cuda.is_available())
+
+
+def heldout_views(dems, size, count, seed=12345):
+    """A fixed set of views of the held-out sites (same seed, same views)."""
+    rng = np.random.default_rng(seed)
+    sources = [ViewSource(dem) for dem in dems]
+    views = []
+    while len(views) < count:
+        view = random_view(sources[len(views) % len(sources)], rng, size)
+        if view is not None:
+            views.append(view)
+    return to_tensors(views)
