@@ -1,15 +1,18 @@
-"""Accuracy validation of DTM models on real DEMs rendered with gdaldem, and on held-out simulator pairs.
+"""Accuracy validation of DTM models: real DEMs rendered with gdaldem at several pixel sizes and suns,
+held-out training sites, a real image with its DEM, and held-out simulator pairs.
 
     .venv/bin/python -m validation.validate --models models/pix2pixcc.onnx models/mrfed.onnx \
-        --out validation/results [--quick | --diagonal | --cases 270/30,315/45] [--synthetic 8]
+        --out validation/results [--quick | --full | --cases 270/30,315/45] [--sets ...] [--synthetic 8]
 
-Each validation DEM is shaded with GDAL's own hillshade (gdal.DEMProcessing) at every sun case; every
-model runs through the plugin's own engine (dtm_estimator.engine.estimate_dtm, device cpu, the
-render's azimuth); Pentland's linear shape from shading, given the true sun, is the physics baseline.
-Writes results.json (every case, every metric), summary.md (tables and PASS/FAIL) and figures/.
-See validation/README.md.
+Every truth (validation/scenes.py) is shaded with GDAL's own hillshade (gdal.DEMProcessing) at each sun
+case and pixel size, or is a real image (validation/real_pairs.py); every model runs through the plugin's
+own engine (dtm_estimator.engine.estimate_dtm, device cpu, the image's azimuth), its output turned into
+metres by validation/units.py; Pentland's linear shape from shading, given the same sun, is the physics
+baseline. Writes results.json (every case, every metric), summary.md (tables and PASS/FAIL) and figures/.
+The bar is judged on the validation DEMs only. See validation/README.md.
 """
 import argparse
+import glob
 import json
 import math
 import os
@@ -34,73 +37,24 @@ from osgeo import gdal  # noqa: E402
 
 from validation.metrics import BORDER, HIGHER_IS_BETTER, METRICS, case_metrics, crop, relief_rmse  # noqa: E402
 from validation.pentland import gdal_hillshade_array, pentland, sign_check, synthetic_smooth_dem  # noqa: E402
+from validation.real_pairs import REAL_FACTORS, real_scenes  # noqa: E402
+from validation.scenes import MIN_COARSE_PIXELS, heldout_scenes, render, validation_scenes, write_geotiff  # noqa: E402
+from validation.units import engine_options, height_units, to_metres  # noqa: E402
 
 gdal.UseExceptions()
 
-DEM_DIR = os.path.join(os.path.dirname(ROOT), "shared", "validation-dems")
 AZIMUTHS = (270.0, 315.0, 225.0)
 ALTITUDES = (30.0, 45.0, 60.0)
 DIAGONAL = ((270.0, 30.0), (315.0, 45.0), (225.0, 60.0))
 QUICK = ((315.0, 45.0),)
-DEGREE_SCALE = 111120.0   # gdaldem's -s for geographic degrees → metres
-MARS_PIXEL_M = 1.01
 N_SYNTHETIC = 8
 SYNTHETIC_SIZE = 512
 BASELINE = "pentland"
 BAR = {"r": 0.85, "detail_r": 0.90, "ssim": 0.85}
 LABELS = {"r": "r", "detail_r": "detail r", "ssim": "SSIM", "relief_rmse_m": "relief RMSE (m)"}
-
-
-# ----------------------------------------------------------------------------------------------
-# DEMs and renders
-# ----------------------------------------------------------------------------------------------
-class Dem:
-    """A truth DEM: GDAL-readable path, the gdaldem scale (horizontal units → metres), the array."""
-
-    def __init__(self, name, path, scale, note):
-        self.name, self.path, self.scale, self.note = name, path, scale, note
-        ds = gdal.Open(path)
-        band = ds.GetRasterBand(1)
-        values = band.ReadAsArray().astype(np.float64)
-        nodata = band.GetNoDataValue()
-        if nodata is not None:
-            values[values == nodata] = np.nan
-        self.truth = values
-        transform = ds.GetGeoTransform()
-        self.dx, self.dy = abs(transform[1]) * scale, abs(transform[5]) * scale
-        self.shape = values.shape
-
-
-def write_geotiff(path, array, pixel, dtype=gdal.GDT_Float32):
-    ds = gdal.GetDriverByName("GTiff").Create(path, array.shape[1], array.shape[0], 1, dtype)
-    ds.SetGeoTransform((0.0, pixel, 0.0, 0.0, 0.0, -pixel))
-    ds.GetRasterBand(1).WriteArray(array)
-    ds.FlushCache()
-    return path
-
-
-def load_dems(work, names=None):
-    """The validation DEMs (all, or those in `names`); only the wanted ones are read."""
-    def mars_tif():
-        mars = np.load(os.path.join(DEM_DIR, "mars_hirise_crop.npy")).astype(np.float32)
-        return write_geotiff(os.path.join(work, "mars_hirise_crop.tif"), mars, MARS_PIXEL_M)
-
-    specs = [
-        ("bigtujunga", lambda: os.path.join(DEM_DIR, "bigtujunga.tif"), 1.0, "30 m, WGS 84 / UTM 11N, int16 m"),
-        ("srtm_boulder_creek", lambda: os.path.join(DEM_DIR, "srtm_boulder_creek.asc"), DEGREE_SCALE,
-         f"3″ geographic, shaded with gdaldem -s {DEGREE_SCALE:g} (no resampling), nodata 0"),
-        ("mars_hirise_crop", mars_tif, 1.0,
-         f"HiRISE DTM crop, written to GeoTIFF with a {MARS_PIXEL_M} m pixel (no CRS)"),
-    ]
-    return [Dem(name, path(), scale, note) for name, path, scale, note in specs if not names or name in names]
-
-
-def hillshade(dem_path, out_path, azimuth, altitude, scale):
-    gdal.DEMProcessing(out_path, dem_path, "hillshade", format="GTiff", azimuth=azimuth,
-                       altitude=altitude, scale=scale, computeEdges=True)
-    ds = gdal.Open(out_path)
-    assert ds.GetRasterBand(1).DataType == gdal.GDT_Byte
-    return ds.GetRasterBand(1).ReadAsArray().astype(np.float64)
+SETS = ("validation", "heldout", "real", "synthetic")
+SET_TITLES = {"validation": "validation DEMs", "heldout": "held-out sites", "real": "real image",
+              "synthetic": "held-out synthetic"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -133,9 +87,8 @@ class ModelRunner:
         """Prediction array (NaN = nodata), or raises; a model that never opened raises at once."""
         if self.fatal:
             raise RuntimeError(self.fatal)
-        from dtm_estimator.engine import EstimateOptions, estimate_dtm
-        options = EstimateOptions(self.path, sun_azimuth=sun_azimuth, device="cpu", threads=self.threads,
-                                  graph_optimization=self.graph_optimization)
+        from dtm_estimator.engine import estimate_dtm
+        options = engine_options(self.card, sun_azimuth, self.threads, self.graph_optimization)
         self.seconds.append(estimate_dtm(image_path, out_path, options).seconds)
         try:
             return read_prediction(out_path)
@@ -148,7 +101,8 @@ def card_summary(card):
         return None
     return {"name": card.name, "version": card.version, "architecture": card.architecture,
             "input_size": card.input_size, "sun_azimuth_deg": card.sun_azimuth_deg,
-            "training_gsd_m": card.training_gsd_m}
+            "training_gsd_m": card.training_gsd_m, "height_units": height_units(card),
+            "output_range": list(card.output_range)}
 
 
 def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth, altitude,
@@ -168,15 +122,13 @@ def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth
         out_path = os.path.join(work, f"pred_{runner.name}.tif")
         try:
             pred = runner.predict(image_path, out_path, engine_azimuth)
-            # Shading fixes slopes, so relief scales with the pixel size: the calibration a user applies
-            # by setting ELEVATION_MAX to 39586 × pixel size / training GSD (Pentland gets the true pixel too).
-            gsd_factor = math.sqrt(dx * dy) / runner.card.training_gsd_m
-            results[runner.name] = case_metrics(pred * gsd_factor, truth)
-            results[runner.name]["relief_rmse_m_unscaled"] = float(relief_rmse(crop(pred), crop(truth)))
-            results[runner.name]["gsd_factor"] = round(gsd_factor, 5)
+            metres = to_metres(pred, runner.card, dx, dy)  # Pentland too is given the true pixel size
+            results[runner.name] = case_metrics(metres, truth)
+            if height_units(runner.card) == "legacy":  # what the default 0–39,586 range gives as it is
+                results[runner.name]["relief_rmse_m_unscaled"] = float(relief_rmse(crop(pred), crop(truth)))
             results[runner.name]["seconds"] = round(runner.seconds[-1], 3)
             if keep is not None:
-                keep[runner.name] = pred
+                keep[runner.name] = metres
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}".strip()
             results[runner.name] = {"error": message}
@@ -194,22 +146,52 @@ def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth
     log("    " + " | ".join(parts))
 
 
-def run_validation_dems(dems, sun_cases, runners, work, log, figures):
+def load_scenes(sets, names=None, factors=None):
+    """The scenes of the rendered sets and the real pairs (factors: None = each set's default)."""
+    scenes = []
+    if "validation" in sets:
+        scenes += validation_scenes(names, factors)
+    if "heldout" in sets:
+        scenes += heldout_scenes(names, factors)
+    if "real" in sets:
+        scenes += real_scenes(names, factors or REAL_FACTORS)
+    return scenes
+
+
+def scene_image(scene, work, azimuth, altitude):
+    """(GeoTIFF path, image array) the models and the baseline see: a gdaldem render of the truth, or
+    the scene's real image written as Byte on the truth's grid."""
+    if scene.image is None:
+        return render(scene, work, azimuth, altitude)
+    if not np.isfinite(scene.image).all():
+        raise ValueError(f"the real image of {scene.label} has invalid pixels")
+    path = os.path.join(work, f"{scene.dem.replace('/', '_')}_x{scene.factor}_image.tif")
+    write_geotiff(path, np.clip(np.round(scene.image), 0, 255).astype(np.uint8), scene.dx, scene.dy,
+                  dtype=gdal.GDT_Byte)
+    return path, scene.image
+
+
+def run_scenes(scenes, sun_cases, runners, work, log, figures):
+    """Every scene at every sun case (a real image: at its own sun); figures of the first sun case of
+    each native-pixel scene and of each real one."""
     cases = []
-    for dem in dems:
-        log(f"{dem.name}: {dem.shape[1]}×{dem.shape[0]} px, pixel {dem.dx:.2f}×{dem.dy:.2f} m, "
-            f"relief {np.nanmax(dem.truth) - np.nanmin(dem.truth):.0f} m")
-        for azimuth, altitude in sun_cases:
-            image_path = os.path.join(work, f"{dem.name}_az{azimuth:g}_alt{altitude:g}.tif")
-            image = hillshade(dem.path, image_path, azimuth, altitude, dem.scale)
-            case = {"set": "validation", "dem": dem.name, "azimuth": azimuth, "altitude": altitude}
+    for scene in scenes:
+        truth = scene.truth
+        log(f"[{SET_TITLES[scene.set]}] {scene.label}: {truth.shape[1]}×{truth.shape[0]} px, "
+            f"pixel {scene.dx:.3g}×{scene.dy:.3g} m, relief {np.nanmax(truth) - np.nanmin(truth):.0f} m")
+        for azimuth, altitude in ([scene.sun] if scene.image is not None else sun_cases):
+            image_path, image = scene_image(scene, work, azimuth, altitude)
+            case = {"set": scene.set, "dem": scene.dem, "factor": scene.factor,
+                    "pixel_m": round(scene.pixel_m, 4), "azimuth": azimuth, "altitude": altitude}
             log(f"  az {azimuth:g}° alt {altitude:g}°")
-            keep = {} if (figures is not None and dem.name not in figures) else None
-            evaluate_case(case, image, image_path, dem.truth, runners, work, dem.dx, dem.dy,
+            name = f"{scene.set}_{scene.dem.replace('/', '_')}_x{scene.factor}"
+            wanted = figures is not None and name not in figures and (scene.factor == 1 or scene.set == "real")
+            keep = {} if wanted else None
+            evaluate_case(case, image, image_path, truth, runners, work, scene.dx, scene.dy,
                           azimuth, altitude, azimuth, log, keep)
             if keep is not None:
-                figures[dem.name] = {"image": image, "truth": dem.truth, "preds": keep,
-                                     "title": f"{dem.name}, az {azimuth:g}° alt {altitude:g}°"}
+                figures[name] = {"image": image, "truth": truth, "preds": keep,
+                                 "title": f"{scene.label}, az {azimuth:g}° alt {altitude:g}°"}
             os.remove(image_path)
             cases.append(case)
     return cases
@@ -250,7 +232,7 @@ def run_synthetic(count, size, runners, work, log, figures):
             return cases, message
         altitude = float(info.get("sun_el", 45.0))
         image_path = write_geotiff(os.path.join(work, f"synthetic_{seed}.tif"), np.asarray(image, np.uint8),
-                                   gsd, gdal.GDT_Byte)
+                                   gsd, dtype=gdal.GDT_Byte)
         case = {"set": "synthetic", "dem": "synthetic", "seed": seed, "azimuth": azimuth,
                 "altitude": altitude, "relief_m": float(np.ptp(relief))}
         log(f"  seed {seed}: sun elevation {altitude:.1f}°, relief {np.ptp(relief):.0f} m")
@@ -273,19 +255,43 @@ def _mean(values):
     return float(np.mean(values)) if values else float("nan")
 
 
+def group_label(case):
+    """A case's row: its DEM and pixel size (the synthetic pairs have no pixel factor: their seed set)."""
+    if case.get("factor") is None:
+        return case["dem"]
+    return f"{case['dem']} ×{case['factor']} ({case['pixel_m']:.3g} m)"
+
+
+def _metric_means(results):
+    return {m: _mean([r[m] for r in results]) for m in METRICS}
+
+
 def averages(cases, method):
-    """{group: {metric: mean}} per DEM, plus 'overall' = mean of the per-DEM means (equal weight)."""
-    groups = {}
-    failures = {}
+    """({row: {metric: mean}}, {dem: failed cases}). Rows: each DEM at each pixel size (mean over its sun
+    cases); 'all ×F' for each pixel factor F when there are several (mean over the DEMs at F); 'overall' =
+    mean over DEMs of each DEM's mean over its pixel sizes (every DEM weighs the same, and in it every
+    pixel size)."""
+    rows, members, failures = {}, {}, {}
     for case in cases:
         result = case["results"].get(method, {})
         if "error" in result:
             failures[case["dem"]] = failures.get(case["dem"], 0) + 1
             continue
-        groups.setdefault(case["dem"], []).append(result)
-    table = {dem: {m: _mean([r[m] for r in rows]) for m in METRICS} for dem, rows in groups.items()}
-    if table:
-        table["overall"] = {m: _mean([table[d][m] for d in groups]) for m in METRICS}
+        label = group_label(case)
+        rows.setdefault(label, []).append(result)
+        members[label] = (case["dem"], case.get("factor"))
+    table = {label: _metric_means(results) for label, results in rows.items()}
+    if not table:
+        return table, failures
+    factors = sorted({factor for _, factor in members.values() if factor is not None})
+    if len(factors) > 1:
+        for factor in factors:
+            table[f"all ×{factor}"] = _metric_means([table[label] for label, (_, f) in members.items()
+                                                     if f == factor])
+    per_dem = {}
+    for label, (dem, _) in members.items():
+        per_dem.setdefault(dem, []).append(table[label])
+    table["overall"] = _metric_means([_metric_means(sizes) for sizes in per_dem.values()])
     return table, failures
 
 
@@ -310,7 +316,7 @@ def verdict(model_avg, baseline_avg, validation_failures):
 
 def score(payload):
     """Every method's averages (payload["averages"]) and each usable model's verdict, computed once."""
-    sets = {group: [c for c in payload["cases"] if c["set"] == group] for group in ("validation", "synthetic")}
+    sets = {group: [c for c in payload["cases"] if c["set"] == group] for group in SETS}
     methods = [BASELINE] + [model["name"] for model in payload["models"]]
     computed = {method: {group: averages(cases, method) for group, cases in sets.items()} for method in methods}
     payload["averages"] = {method: {group: table for group, (table, _) in groups.items()}
@@ -342,60 +348,98 @@ def _fmt(value, metric):
     return f"{value:.1f}" if metric == "relief_rmse_m" else f"{value:.3f}"
 
 
-def summary_markdown(payload):
-    lines = ["# DTM Estimator — accuracy validation", ""]
+def _cells(ours, theirs):
+    cells = []
+    for metric in METRICS:
+        cells += [_fmt(ours[metric] if ours else None, metric), _fmt(theirs[metric] if theirs else None, metric)]
+    return " | ".join(cells)
+
+
+def _intro(payload):
     cfg = payload["config"]
-    lines += [f"Run {cfg['date']} ({cfg['mode']}: {len(cfg['sun_cases'])} sun case(s) per DEM: "
-              + ", ".join(f"az {a:g}°/alt {e:g}°" for a, e in cfg["sun_cases"]) + "). "
-              "Models run through `dtm_estimator.engine.estimate_dtm` on CPU with the render's azimuth; "
-              f"baseline: Pentland (1990) linear SFS given the true sun. Metrics on pixels valid in both, "
-              f"{cfg['border_px']}-px border cropped. Averages: per DEM over its sun cases; overall = mean of "
-              "the per-DEM averages. Bar (validation renders, overall): beat the baseline on all four "
-              f"averaged metrics AND r ≥ {BAR['r']}, detail r ≥ {BAR['detail_r']}, SSIM ≥ {BAR['ssim']}. "
-              "Model relief RMSE is GSD-calibrated: the DTM × pixel size / training GSD, what setting "
-              "ELEVATION_MAX = 39586 × pixel size / training GSD does (Pentland is given the true pixel size "
-              "too); the uncalibrated figure, as the default 0–39,586 range gives, follows each table.", ""]
+    return [f"Run {cfg['date']} ({cfg['mode']}: {len(cfg['sun_cases'])} sun case(s) per rendered DEM and "
+            "pixel size: " + ", ".join(f"az {a:g}°/alt {e:g}°" for a, e in cfg["sun_cases"])
+            + f"; pixel sizes: {cfg['factors']}; {cfg['seconds']:.0f} s). "
+            "Sets: **validation DEMs** (../shared/validation-dems, the bar is judged on these only), "
+            "**held-out sites** (real DEMs of ../shared/training-dems never trained on), **real image** (a real "
+            "orbital image with its DEM, sun estimated from the truth), **held-out synthetic** (simulator). "
+            "Renders: gdaldem hillshade of the truth at its pixel size; a coarser pixel is the truth "
+            "box-averaged and rendered at that pixel size. Models run through `dtm_estimator.engine.estimate_dtm` "
+            "on CPU with the image's azimuth; baseline: Pentland (1990) linear SFS given the same sun. Metrics on "
+            f"pixels valid in both, {cfg['border_px']}-px border cropped. Rows: each DEM at each pixel size (mean "
+            "over its sun cases); 'all ×F': mean over the DEMs at pixel factor F; overall: mean over DEMs of each "
+            "DEM's mean over its pixel sizes. Bar (validation DEMs, overall): beat the baseline on all four "
+            f"averaged metrics AND r ≥ {BAR['r']}, detail r ≥ {BAR['detail_r']}, SSIM ≥ {BAR['ssim']}. "
+            "Relief RMSE in metres: pixel-unit models' output × pixel size; legacy models' output × pixel size / "
+            "training GSD (ELEVATION_MAX = 39586 × pixel size / training GSD); Pentland is given the true pixel "
+            "size too.", ""]
+
+
+def _overview(payload, sets, usable):
+    lines = ["## Overview (overall averages per set)", "",
+             "| set | method | r | detail r | SSIM | relief RMSE (m) |", "|---|---|---|---|---|---|"]
+    for group in sets:
+        for method in [BASELINE] + usable:
+            overall = payload["averages"][method][group].get("overall")
+            cells = " | ".join(_fmt(overall[m] if overall else None, m) for m in METRICS)
+            lines.append(f"| {SET_TITLES[group]} | {method} | {cells} |")
+    verdicts = [f"{m['name']}: **{m['verdict']}**" for m in payload["models"] if m.get("verdict")]
+    return lines + ["", "Verdict on the validation DEMs — " + "; ".join(verdicts) + ".", ""]
+
+
+def _model_section(payload, model, sets):
+    name = model["name"]
+    lines = [f"## {name} (`{model['path']}`)", ""]
+    if model.get("error"):
+        return lines + [f"**FAIL** — the model could not be used: {model['error']}", ""]
+    header = "| set | DEM × pixel | " + " | ".join(f"{LABELS[m]} model | {LABELS[m]} Pentland" for m in METRICS)
+    lines += [header + " |", "|" + "---|" * (2 + 2 * len(METRICS))]
+    for group in sets:
+        ours, theirs = payload["averages"][name][group], payload["averages"][BASELINE][group]
+        for label in ours:
+            shown = f"**overall ({SET_TITLES[group]})**" if label == "overall" else label
+            lines.append(f"| {SET_TITLES[group]} | {shown} | {_cells(ours[label], theirs.get(label))} |")
+    passed = model["verdict"] == "PASS"
+    lines += ["", f"**{model['verdict']}**" + ("" if passed else ": " + "; ".join(model["verdict_reasons"])), ""]
+    unscaled = [c["results"][name]["relief_rmse_m_unscaled"] for c in payload["cases"]
+                if c["set"] == "validation" and "relief_rmse_m_unscaled" in c["results"].get(name, {})]
+    if unscaled:
+        lines += [f"Uncalibrated relief RMSE (default 0–39,586 range), mean over validation cases: "
+                  f"{np.mean(unscaled):.1f} m.", ""]
+    for group in sets:
+        failed = sum("error" in c["results"].get(name, {}) for c in payload["cases"] if c["set"] == group)
+        if failed:
+            lines += [f"{SET_TITLES[group]}: {failed} case(s) failed.", ""]
+    if model.get("seconds_per_case"):
+        lines += [f"Mean engine time per case: {model['seconds_per_case']:.2f} s.", ""]
+    return lines
+
+
+def _data_notes(payload):
+    lines = ["## Data", ""]
+    seen = set()
+    for scene in payload["scenes"]:
+        if (scene["set"], scene["dem"]) not in seen:
+            seen.add((scene["set"], scene["dem"]))
+            lines.append(f"* {SET_TITLES[scene['set']]}: `{scene['dem']}` — {scene['note']}")
+    if payload.get("synthetic_note"):
+        lines.append(f"* held-out synthetic: {payload['synthetic_note']}")
+    return lines + [""]
+
+
+def summary_markdown(payload):
+    lines = ["# DTM Estimator — accuracy validation", ""] + _intro(payload)
     check = payload.get("pentland_sign_check")
     if check:
         lines += ["Pentland sign check (smooth synthetic DEM, gdaldem hillshade alt 45°, r of Pentland's height "
                   "with the DEM using the true azimuth / the opposite one): "
                   + ", ".join(f"az {float(a):g}°: {r:+.3f} / {w:+.3f}" for a, (r, w) in check.items()), ""]
-    validation = [c for c in payload["cases"] if c["set"] == "validation"]
-    synthetic = [c for c in payload["cases"] if c["set"] == "synthetic"]
-    base_val, base_syn = (payload["averages"][BASELINE][group] for group in ("validation", "synthetic"))
+    sets = [group for group in SETS if any(c["set"] == group for c in payload["cases"])]
+    usable = [m["name"] for m in payload["models"] if not m.get("error")]
+    lines += _overview(payload, sets, usable)
     for model in payload["models"]:
-        name = model["name"]
-        lines += [f"## {name} (`{model['path']}`)", ""]
-        if model.get("error"):
-            lines += [f"**FAIL** — the model could not be used: {model['error']}", ""]
-            continue
-        avg_val, avg_syn = (payload["averages"][name][group] for group in ("validation", "synthetic"))
-        header = "| set | " + " | ".join(f"{LABELS[m]} model | {LABELS[m]} Pentland" for m in METRICS) + " |"
-        lines += [header, "|" + "---|" * (1 + 2 * len(METRICS))]
-        rows = [(dem, avg_val.get(dem), base_val.get(dem)) for dem in payload["dems"]]
-        rows.append(("**overall (validation)**", avg_val.get("overall"), base_val.get("overall")))
-        if synthetic:
-            rows.append(("held-out synthetic", avg_syn.get("overall"), base_syn.get("overall")))
-        for label, ours, theirs in rows:
-            cells = []
-            for metric in METRICS:
-                cells += [_fmt(ours[metric] if ours else None, metric), _fmt(theirs[metric] if theirs else None, metric)]
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        passed = model["verdict"] == "PASS"
-        lines += ["", f"**{model['verdict']}**" + ("" if passed else ": " + "; ".join(model["verdict_reasons"])), ""]
-        unscaled = [c["results"][name]["relief_rmse_m_unscaled"] for c in validation
-                    if "relief_rmse_m_unscaled" in c["results"].get(name, {})]
-        if unscaled:
-            lines += [f"Uncalibrated relief RMSE (default 0–39,586 range), mean over validation cases: "
-                      f"{np.mean(unscaled):.1f} m.", ""]
-        syn_failures = sum("error" in c["results"].get(name, {}) for c in synthetic)
-        if syn_failures:
-            lines += [f"Held-out synthetic: {syn_failures} case(s) failed.", ""]
-        if model.get("seconds_per_case"):
-            lines += [f"Mean engine time per case: {model['seconds_per_case']:.2f} s.", ""]
-    if payload.get("synthetic_note"):
-        lines += [f"Held-out synthetic set: {payload['synthetic_note']}", ""]
-    return "\n".join(lines)
+        lines += _model_section(payload, model, sets)
+    return "\n".join(lines + _data_notes(payload))
 
 
 def draw_figures(figures, out_dir, log):
@@ -407,6 +451,8 @@ def draw_figures(figures, out_dir, log):
         log(f"figures skipped (matplotlib: {exc})")
         return []
     os.makedirs(out_dir, exist_ok=True)
+    for stale in glob.glob(os.path.join(out_dir, "*.png")):  # figures/ holds this run's figures only
+        os.remove(stale)
     written = []
     for name, fig_data in figures.items():
         panels = [("render", fig_data["image"], "gray"), ("truth", fig_data["truth"], "terrain")]
@@ -457,10 +503,15 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", required=True, help="ONNX model files (with a model card)")
     parser.add_argument("--out", default=os.path.join(ROOT, "validation", "results"))
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="one sun case per DEM (az 315°, alt 45°)")
-    mode.add_argument("--diagonal", action="store_true", help="3 cases: 270/30, 315/45, 225/60")
+    mode.add_argument("--quick", action="store_true",
+                      help="one sun case (az 315°, alt 45°), native pixel only (unless --factors), 1 synthetic pair")
+    mode.add_argument("--diagonal", action="store_true", help="3 cases: 270/30, 315/45, 225/60 (the default)")
+    mode.add_argument("--full", action="store_true", help="9 cases: azimuths 270/315/225 × altitudes 30/45/60")
     mode.add_argument("--cases", type=parse_cases, help="explicit sun cases 'az/alt,az/alt,...'")
-    parser.add_argument("--dems", nargs="+", help="subset of DEM names")
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="sets to run (default all)")
+    parser.add_argument("--factors", nargs="+", type=int,
+                        help="pixel factors (default: 1, 2, and 4 where the DEM keeps 200×200 px)")
+    parser.add_argument("--dems", nargs="+", help="subset of DEM / site names (file stems or body/stem)")
     parser.add_argument("--synthetic", type=int, default=None,
                         help=f"held-out simulator pairs (default {N_SYNTHETIC}, 1 with --quick; 0 skips)")
     parser.add_argument("--synthetic-size", type=int, default=SYNTHETIC_SIZE)
@@ -472,13 +523,18 @@ def main(argv=None):
 
     if args.quick:
         sun_cases, mode_name = QUICK, "quick"
-    elif args.diagonal:
-        sun_cases, mode_name = DIAGONAL, "diagonal"
+    elif args.full:
+        sun_cases, mode_name = tuple((a, e) for a in AZIMUTHS for e in ALTITUDES), "full"
     elif args.cases:
         sun_cases, mode_name = args.cases, "custom"
     else:
-        sun_cases, mode_name = tuple((a, e) for a in AZIMUTHS for e in ALTITUDES), "full"
+        sun_cases, mode_name = DIAGONAL, "diagonal"
+    factors = args.factors or ([1] if args.quick else None)
+    if factors and min(factors) < 1:
+        parser.error("--factors must be positive integers")
     n_synthetic = args.synthetic if args.synthetic is not None else (1 if args.quick else N_SYNTHETIC)
+    if "synthetic" not in args.sets:
+        n_synthetic = 0
 
     def log(text):
         print(text, flush=True)
@@ -500,27 +556,35 @@ def main(argv=None):
         + ", ".join(f"{a:g}°: {r:+.3f}/{w:+.3f}" for a, (r, w) in check.items()))
     if not all(r > 0 > w for r, w in check.values()):
         log("WARNING: the Pentland baseline's sign convention check failed")
+    scenes = load_scenes(args.sets, args.dems, factors)
+    unmatched = [n for n in args.dems or () if not any(n in (s.dem, s.dem.split("/")[-1]) for s in scenes)]
+    if unmatched:
+        parser.error(f"no DEM or site named {', '.join(unmatched)} in the sets {', '.join(args.sets)}")
+    for scene in scenes:
+        if scene.set == "real":
+            log(f"real image {scene.label}: {scene.note}")
     with tempfile.TemporaryDirectory(prefix="dtm_validation_") as work:
-        dems = load_dems(work, args.dems)
-        cases = run_validation_dems(dems, sun_cases, runners, work, log, figures)
+        cases = run_scenes(scenes, sun_cases, runners, work, log, figures)
         synthetic_note = None
         if n_synthetic > 0:
             synthetic_cases, synthetic_note = run_synthetic(n_synthetic, args.synthetic_size, runners, work,
                                                             log, figures)
             cases += synthetic_cases
         else:
-            synthetic_note = "skipped (--synthetic 0)."
+            synthetic_note = "skipped (--synthetic 0 or not in --sets)."
 
     payload = {
         "config": {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "mode": mode_name,
-                   "sun_cases": [list(c) for c in sun_cases], "border_px": BORDER,
+                   "sun_cases": [list(c) for c in sun_cases], "border_px": BORDER, "sets": args.sets,
+                   "factors": ", ".join(f"×{f}" for f in factors) if factors else
+                   f"×1, ×2, and ×4 where ≥ {MIN_COARSE_PIXELS} px remain (real image: ×1, ×2)",
                    "metrics": list(METRICS), "bar": BAR, "baseline": "Pentland 1990 linear SFS, true sun",
                    "synthetic_pairs": n_synthetic, "synthetic_size": args.synthetic_size,
                    "threads": args.threads, "graph_optimization": args.graph_optimization or "card",
                    "python": platform.python_version(),
                    "gdal": gdal.__version__, "seconds": round(time.perf_counter() - started, 1)},
-        "dems": [d.name for d in dems],
-        "dem_notes": {d.name: d.note for d in dems},
+        "scenes": [{"set": s.set, "dem": s.dem, "factor": s.factor, "pixel_m": s.pixel_m,
+                    "shape": list(s.truth.shape), "sun": s.sun, "note": s.note} for s in scenes],
         "models": [{"name": r.name, "path": r.path, "card": card_summary(r.card), "error": r.fatal,
                     "seconds_per_case": float(np.mean(r.seconds)) if r.seconds else None} for r in runners],
         "synthetic_note": synthetic_note,

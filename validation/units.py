@@ -1,0 +1,47 @@
+"""What a model's output means, and how validation turns it into metres — the one place that knows.
+
+Two kinds of model card:
+
+* ``height_units=pixel`` (scale-free models): the network predicts height divided by the ground pixel
+  size, offset arbitrary. Validation passes the card's own output range as the engine's elevation range,
+  which makes the engine's linear mapping the identity, so the engine writes pixel units; metres are
+  that times the rendered raster's pixel size.
+* no ``height_units`` (legacy models): the engine's default 0–39,586 stretch of the output range, taken
+  as metres at the card's ``training_gsd_m``; shading fixes slopes, so relief scales with the pixel size
+  and metres are output × pixel size / training GSD (what a user gets by setting ELEVATION_MAX to
+  39586 × pixel size / training GSD).
+
+When the engine gains its own pixel-size mode (issue 12), only `engine_options` changes.
+"""
+import math
+
+PIXEL_UNITS = "pixel"
+
+
+def height_units(card):
+    """'pixel' or 'legacy'; any other declared unit is an error, not a silent guess."""
+    units = card.extra.get("height_units")
+    if units is None:
+        return "legacy"
+    if units != PIXEL_UNITS:
+        raise ValueError(f"model card of {card.path}: height_units '{units}' is not understood "
+                         f"(validation knows '{PIXEL_UNITS}' and cards without the key)")
+    return PIXEL_UNITS
+
+
+def engine_options(card, sun_azimuth, threads=None, graph_optimization=None):
+    """EstimateOptions for one validation run of this model on CPU, lit from `sun_azimuth`."""
+    from dtm_estimator.engine import EstimateOptions
+    options = EstimateOptions(card.path, sun_azimuth=sun_azimuth, device="cpu", threads=threads,
+                              graph_optimization=graph_optimization)
+    if height_units(card) == PIXEL_UNITS:
+        options.elevation_min, options.elevation_max = card.output_range  # identity: pixel units out
+    return options
+
+
+def to_metres(pred, card, dx, dy):
+    """The engine's output (run with `engine_options`) as metres, for a raster of dx × dy m pixels."""
+    pixel = math.sqrt(dx * dy)
+    if height_units(card) == PIXEL_UNITS:
+        return pred * pixel
+    return pred * (pixel / card.training_gsd_m)
