@@ -8,6 +8,7 @@ QGIS_ENV := QT_QPA_PLATFORM=offscreen QGIS_CUSTOM_CONFIG_PATH=$(CURDIR)/build/qg
             QGIS_PLUGINPATH=$(CURDIR)/build/plugins PYTHONPATH=$(SITE) XDG_RUNTIME_DIR=/tmp/runtime-$(shell id -u)
 QGIS_PROCESS := $(QGIS_ENV) qgis_process.bin
 SAMPLE := sample_data/mars_mola_shaded_relief.tif
+MOLA_TRUTH := ../shared/validation-dems/mars_mola_topography_sample_grid.tif
 DEMO_OUT := demo-output
 USER_PLUGINS := $(HOME)/.local/share/QGIS/QGIS3/profiles/default/python/plugins
 TRAIN_MINUTES ?= 85
@@ -32,6 +33,10 @@ demo: setup
 	$(QGIS_PROCESS) run dtmestimator:estimatedtm -- INPUT=$(SAMPLE) MODEL=pix2pixcc DEVICE=auto SUN_AZIMUTH=90 \
 	    OUTPUT=$(CURDIR)/$(DEMO_OUT)/mars_dtm.tif
 	$(PY) scripts/preview.py $(SAMPLE) $(DEMO_OUT)/mars_dtm.tif $(DEMO_OUT)/mars_dtm_preview.png
+	@# Scored against the sample's true MOLA topography (validation only; skipped without ../shared)
+	if [ -f $(MOLA_TRUTH) ]; then $(PY) -m validation.demo_score $(DEMO_OUT)/mars_dtm.tif --truth $(MOLA_TRUTH) \
+	    --image $(SAMPLE) --out $(DEMO_OUT)/demo_score.md --png $(DEMO_OUT)/demo_vs_truth.png; \
+	else echo "demo score skipped: $(MOLA_TRUTH) is not there"; fi
 
 test: setup
 	@mkdir -p /tmp/runtime-$(shell id -u) && chmod 700 /tmp/runtime-$(shell id -u)
