@@ -10,6 +10,11 @@ REQUIRED_KEYS = (
 # save around ops without an NCHWc kernel (MRFED's ConvTranspose spends 30 ms of 130 in reorders).
 GRAPH_OPTIMIZATION_KEY = "ort_graph_optimization"
 GRAPH_OPTIMIZATION_LEVELS = ("disabled", "basic", "extended", "all")
+# Optional: what the output's numbers are. "range" (the default, today's models): output_range maps
+# linearly onto ELEVATION_MIN…ELEVATION_MAX. "pixel": height divided by the ground pixel size, offset
+# arbitrary, so metres = output × pixel size; output_range is then nominal.
+HEIGHT_UNITS_KEY = "height_units"
+HEIGHT_UNITS = ("range", "pixel")
 
 
 def _pair(text, key, path):
@@ -38,6 +43,7 @@ class ModelCard:
     license: str
     extra: dict
     graph_optimization: str = "all"
+    height_units: str = "range"
 
     @classmethod
     def from_metadata(cls, path, props):
@@ -61,6 +67,10 @@ class ModelCard:
         if level not in GRAPH_OPTIMIZATION_LEVELS:
             raise ValueError(f"model card of {path}: '{GRAPH_OPTIMIZATION_KEY}' must be one of "
                              f"{', '.join(GRAPH_OPTIMIZATION_LEVELS)}, got '{level}'")
+        units = props.get(HEIGHT_UNITS_KEY, "range").strip() or "range"
+        if units not in HEIGHT_UNITS:
+            raise ValueError(f"model card of {path}: '{HEIGHT_UNITS_KEY}' must be one of "
+                             f"{', '.join(HEIGHT_UNITS)}, got '{units}'")
         extra = {k: v for k, v in props.items() if k not in REQUIRED_KEYS}
         return cls(path=path, name=props["name"], version=props["version"],
                    architecture=props["architecture"], input_size=input_size, input_multiple=multiple,
@@ -68,7 +78,7 @@ class ModelCard:
                    input_range=_pair(props["input_range"], "input_range", path),
                    output_range=_pair(props["output_range"], "output_range", path),
                    sun_azimuth_deg=azimuth % 360.0, training_gsd_m=gsd, license=props["license"],
-                   extra=extra, graph_optimization=level)
+                   extra=extra, graph_optimization=level, height_units=units)
 
     def summary(self):
         return f"{self.name} {self.version} ({self.architecture})"

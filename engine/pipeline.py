@@ -7,6 +7,7 @@ import numpy as np
 
 from .bands import SingleBandSource
 from .errors import Cancelled, EngineError
+from .heights import check_height_options, plan_heights
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
 from .runtime import open_model
 from .sun import clockwise_turn, rotate_back, rotate_clockwise
@@ -30,6 +31,8 @@ class EstimateOptions:
     overlap: int = 128               # px shared by neighbouring tiles, cross-faded
     threads: int = None              # onnxruntime intra-op threads; None: onnxruntime's default
     graph_optimization: str = None   # onnxruntime graph optimisation level; None: the model card's choice
+    heights: str = "range"           # range | pixel_size | reference (engine/heights.py)
+    reference_dem: str = None        # GDAL path of the reference DEM, for heights="reference"
 
 
 @dataclass
@@ -45,13 +48,11 @@ class EstimateReport:
 class TilePredictor:
     """Runs the model on one filled window: turn to the canonical sun, mirror-pad, infer, undo, rescale."""
 
-    def __init__(self, model, options):
+    def __init__(self, model, options, heights):
         self.model = model
         self.card = model.card
         self.turn = clockwise_turn(options.sun_azimuth, self.card.sun_azimuth_deg)
-        low, high = self.card.output_range
-        self.gain = (options.elevation_max - options.elevation_min) / (high - low)
-        self.offset = options.elevation_min - low * self.gain
+        self.gain, self.offset = heights.tile_gain, heights.tile_offset
 
     def predict(self, values):
         turned = rotate_clockwise(values, self.turn) if self.turn else values
@@ -77,6 +78,7 @@ def _check_options(options):
                           f"ELEVATION_MIN ({options.elevation_min:g}).")
     if options.sun_azimuth is not None and not np.isfinite(options.sun_azimuth):
         raise EngineError("SUN_AZIMUTH must be a finite number of degrees.")
+    check_height_options(options.heights, options.reference_dem)
 
 
 class _Progress:
@@ -272,12 +274,14 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
         log(f"Warning: {warning}")
     log(f"Inference with {card.summary()} on {model.provider}; input {source.description}, "
         f"{source.stretch_note()}.")
-    predictor = TilePredictor(model, options)
+    width, height = ds.RasterXSize, ds.RasterYSize
+    fit = options.large_raster == "fit" and max(width, height) > card.input_size
+    # fit mode shows the model pixels max(width, height) / input_size times the input's
+    heights = plan_heights(card, options, ds, max(width, height) / card.input_size if fit else 1.0, log)
+    predictor = TilePredictor(model, options, heights)
     if predictor.turn:
         log(f"Sun azimuth {options.sun_azimuth:g}° turned {predictor.turn:g}° clockwise to the model's "
             f"canonical {card.sun_azimuth_deg:g}°.")
-    width, height = ds.RasterXSize, ds.RasterYSize
-    fit = options.large_raster == "fit" and max(width, height) > card.input_size
     tile_count = 3 if fit else (len(axis_starts(width, card.input_size, options.overlap))
                                 * len(axis_starts(height, card.input_size, options.overlap)))
     tracker = _Progress(tile_count, progress, is_canceled)
@@ -285,12 +289,14 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     try:
         tiles = _run_fit(source, predictor, writer, tracker) if fit else \
             _run_tiles(source, predictor, writer, options, tracker)
+        height_metadata = heights.finish(writer, log)
         writer.commit({
             "DTM_MODEL": card.summary(), "DTM_PROVIDER": model.provider,
             "DTM_INPUT_BANDS": source.description, "DTM_INPUT_SCALING": source.stretch_note(),
             "DTM_LARGE_RASTER": "fit" if fit else "tile",
             "DTM_SUN_AZIMUTH": "" if options.sun_azimuth is None else f"{options.sun_azimuth:g}",
             "DTM_ELEVATION_RANGE": f"{options.elevation_min:g},{options.elevation_max:g}",
+            **height_metadata,
         })
     except BaseException:
         writer.discard()

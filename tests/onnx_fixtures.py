@@ -9,6 +9,9 @@ CARD = {
     "output_range": "-1,1", "sun_azimuth_deg": "270", "training_gsd_m": "50", "license": "GPL-2.0-or-later",
 }
 
+# A model with pixel-unit heights: its output is height / ground pixel size (output_range is nominal).
+PIXEL_CARD = {**CARD, "name": "Test pixel identity", "height_units": "pixel"}
+
 
 def _model(nodes, inputs, outputs, initializers=(), card=CARD):
     graph = helper.make_graph(nodes, "fixture", inputs, outputs, initializer=list(initializers))
@@ -27,6 +30,19 @@ def _io(name, channels=1):
 def identity(path, card=CARD, scale=1.0, bias=0.0):
     """elevation = scale * image + bias: every engine step can be checked exactly."""
     nodes = [helper.make_node("Mul", ["image", "scale"], ["scaled"]),
+             helper.make_node("Add", ["scaled", "bias"], ["elevation"])]
+    inits = [numpy_helper.from_array(np.array(scale, np.float32), "scale"),
+             numpy_helper.from_array(np.array(bias, np.float32), "bias")]
+    onnx.save(_model(nodes, [_io("image")], [_io("elevation")], inits, card), path)
+    return path
+
+
+def relief_above_window_minimum(path, card=CARD, scale=1.0, bias=-1.0):
+    """elevation = scale · (image − min(image)) + bias, min over the whole window: like JMARS's models,
+    relief above each window's lowest point, which may leave output_range as the real networks do."""
+    nodes = [helper.make_node("ReduceMin", ["image"], ["lowest"], axes=[2, 3], keepdims=1),
+             helper.make_node("Sub", ["image", "lowest"], ["relief"]),
+             helper.make_node("Mul", ["relief", "scale"], ["scaled"]),
              helper.make_node("Add", ["scaled", "bias"], ["elevation"])]
     inits = [numpy_helper.from_array(np.array(scale, np.float32), "scale"),
              numpy_helper.from_array(np.array(bias, np.float32), "bias")]
