@@ -23,6 +23,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from .. import settings
 from ..engine import (BUNDLED_MODELS, DEFAULT_MODEL, DEVICES, Cancelled, EngineError, EstimateOptions,
                       bundled_model_path, estimate_dtm)
+from ..engine.heights import HEIGHT_MODES, check_height_options
 from ..engine.pipeline import DEFAULT_ELEVATION_RANGE, LARGE_RASTER_MODES
 from ..engine.runtime import import_onnxruntime
 from .styling import DtmLayerStyler
@@ -64,9 +65,32 @@ from that direction.</dd>
 <dd><i>tile</i> (default): native resolution, overlapping model-sized tiles cross-faded into one
 seamless DTM; <i>fit</i>: like JMARS, the whole image is scaled down to the model size, inferred
 once and the DTM scaled back up (fast, coarse).</dd>
+<dt><b>Heights</b> (HEIGHTS)</dt>
+<dd><i>range</i> (default): the JMARS convention; every value lies between elevation min and max.
+A model whose card gives pixel-unit heights is stretched so that its lowest point is min and its
+highest max; an older range model keeps its linear map of its output range onto [min, max], and the
+whole DTM is shifted (or squeezed) back inside only where tiles or the network left it.
+<i>pixel_size</i>: metres. The model's height in pixel units times the input's ground pixel size,
+taken from the layer's CRS (projected units, or degrees on the CRS's own ellipsoid or sphere at the
+raster's centre latitude; the geometric mean of the two sides for non-square pixels); relief above
+the lowest point. A raster without a CRS is refused: assign one first.
+<i>reference</i>: metres tied to a reference DEM. The reference is warped onto the input's grid; the
+DTM takes its long wavelengths from the reference and its detail finer than a reference pixel from the
+model, whose gain is fitted to the reference's slopes by least squares (gain, offset and residual are
+in the log and in the output's metadata). Where the reference has no data the DTM is nodata.
+<i>pixel_size</i> and <i>reference</i> need a model with pixel-unit heights (card key
+<tt>height_units=pixel</tt>).<br>
+Example: a CTX image of a crater (6 m pixels, in a Mars equirectangular CRS) with the MOLA MEGDR
+(463 m pixels, Mars geographic) as reference DEM: HEIGHTS=reference gives a 6 m DTM whose heights
+follow MOLA over kilometres (areoid elevations) and whose crater rims, gullies and small craters come
+from the image; HEIGHTS=pixel_size gives the same detail as relief above the lowest point, with no
+reference needed.</dd>
+<dt><b>Reference DEM</b> (REFERENCE_DEM, optional)</dt>
+<dd>A DEM in metres, any CRS, resolution and extent (GDAL reprojects it: average resampling where
+it is finer than the cells it is fitted on, bilinear otherwise). Needed for HEIGHTS=reference.</dd>
 <dt><b>Elevation min / max</b> (ELEVATION_MIN, ELEVATION_MAX)</dt>
-<dd>The model's output range is mapped linearly onto [min, max] metres. The default 0–39,586 m
-follows the JMARS convention (the full Mars relief range, Hellas floor to Olympus Mons summit).</dd>
+<dd>HEIGHTS=range only: the range the DTM is mapped onto. The default 0–39,586 m follows the JMARS
+convention (the full Mars relief range, Hellas floor to Olympus Mons summit).</dd>
 <dt><b>DTM</b> (OUTPUT)</dt>
 <dd>The output raster (GeoTIFF by default), written all-or-nothing. When loaded it is named
 "&lt;input&gt; DTM", styled with an elevation colour ramp, with a hillshade layer of it above.</dd>
@@ -102,6 +126,8 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
     DEVICE = "DEVICE"
     SUN_AZIMUTH = "SUN_AZIMUTH"
     LARGE_RASTER = "LARGE_RASTER"
+    HEIGHTS = "HEIGHTS"
+    REFERENCE_DEM = "REFERENCE_DEM"
     ELEVATION_MIN = "ELEVATION_MIN"
     ELEVATION_MAX = "ELEVATION_MAX"
     OUTPUT = "OUTPUT"
@@ -114,6 +140,7 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
         self._input_path = None
         self._input_name = None
         self._input_error = None
+        self._reference_path = None
         self._output = None
 
     def name(self):
@@ -164,6 +191,12 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             self.LARGE_RASTER, tr("Large rasters (tile: native resolution; fit: scale to the model size)"),
             options=list(LARGE_RASTER_MODES), defaultValue="tile", usesStaticStrings=True))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.HEIGHTS, tr("Heights (range: elevation min…max; pixel_size or reference: metres)"),
+            options=list(HEIGHT_MODES), defaultValue="range", usesStaticStrings=True))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.REFERENCE_DEM, tr("Reference DEM (metres, any CRS and resolution; for Heights = reference)"),
+            optional=True))
         for name, label, default in ((self.ELEVATION_MIN, tr("Elevation min (m)"), DEFAULT_ELEVATION_RANGE[0]),
                                      (self.ELEVATION_MAX, tr("Elevation max (m)"), DEFAULT_ELEVATION_RANGE[1])):
             parameter = QgsProcessingParameterNumber(name, label, type=QgsProcessingParameterNumber.Double,
@@ -191,6 +224,11 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
         high = self.parameterAsDouble(parameters, self.ELEVATION_MAX, context)
         if not high > low:
             return False, tr("Elevation max ({0:g}) must be greater than elevation min ({1:g}).").format(high, low)
+        try:
+            check_height_options(self.parameterAsEnumString(parameters, self.HEIGHTS, context) or "range",
+                                 parameters.get(self.REFERENCE_DEM))
+        except EngineError as exc:
+            return False, str(exc)
         return True, ""
 
     def prepareAlgorithm(self, parameters, context, feedback):
@@ -205,6 +243,7 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
                     parameters.get(self.INPUT)))
             self._input_path, options = gdal_source_path(layer)
             self._input_name = layer.name()
+            self._reference_path = self._reference(parameters, context)
         except QgsProcessingException as exc:
             self._input_error = str(exc)
             return True
@@ -212,6 +251,16 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
             feedback.pushWarning(tr("QGIS data-source options '{0}' of the input are not passed to GDAL; "
                                     "the file is read with default options.").format(options))
         return True
+
+    def _reference(self, parameters, context):
+        """REFERENCE_DEM's GDAL path, or None when not given."""
+        if not parameters.get(self.REFERENCE_DEM):
+            return None
+        layer = self.parameterAsRasterLayer(parameters, self.REFERENCE_DEM, context)
+        if layer is None or not layer.isValid():
+            raise QgsProcessingException(tr("The reference DEM could not be loaded: {0}").format(
+                parameters.get(self.REFERENCE_DEM)))
+        return gdal_source_path(layer)[0]
 
     def _options(self, parameters, context):
         model_file = self.parameterAsFile(parameters, self.MODEL_FILE, context)
@@ -237,6 +286,8 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
             sun_azimuth=sun_azimuth,
             large_raster=self.parameterAsEnumString(parameters, self.LARGE_RASTER, context) or "tile",
+            heights=self.parameterAsEnumString(parameters, self.HEIGHTS, context) or "range",
+            reference_dem=self._reference_path,
             elevation_min=self.parameterAsDouble(parameters, self.ELEVATION_MIN, context),
             elevation_max=self.parameterAsDouble(parameters, self.ELEVATION_MAX, context),
         )

@@ -395,15 +395,15 @@ def test_parameter_contract(qgis_app):
     assert alg.displayName() == "Estimate DTM"
     names = [p.name() for p in alg.parameterDefinitions()]
     assert names == ["INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "LARGE_RASTER",
-                     "ELEVATION_MIN", "ELEVATION_MAX", "OUTPUT"]
+                     "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "OUTPUT"]
     enums = {"MODEL": (["pix2pixcc", "mrfed"], "pix2pixcc"), "DEVICE": (["auto", "cpu", "gpu"], "auto"),
-             "LARGE_RASTER": (["tile", "fit"], "tile")}
+             "LARGE_RASTER": (["tile", "fit"], "tile"), "HEIGHTS": (["range", "pixel_size", "reference"], "range")}
     for name, (options, default) in enums.items():
         parameter = alg.parameterDefinition(name)
         assert isinstance(parameter, QgsProcessingParameterEnum)
         assert parameter.usesStaticStrings() and parameter.options() == options
         assert parameter.defaultValue() == default
-    for name in ("BAND", "MODEL_FILE", "SUN_AZIMUTH"):
+    for name in ("BAND", "MODEL_FILE", "SUN_AZIMUTH", "REFERENCE_DEM"):
         assert alg.parameterDefinition(name).flags() & alg.parameterDefinition(name).FlagOptional
     assert alg.parameterDefinition("BAND").parentLayerParameterName() == "INPUT"
     assert alg.parameterDefinition("ELEVATION_MIN").defaultValue() == 0
@@ -412,6 +412,7 @@ def test_parameter_contract(qgis_app):
     assert not alg.flags() & QgsProcessingAlgorithm.FlagNoThreading
     assert {"OUTPUT", "PROVIDER", "MODEL_NAME", "TILES"} <= {o.name() for o in alg.outputDefinitions()}
     assert "39,586" in alg.shortHelpString() and "fit" in alg.shortHelpString()
+    assert all(mode in alg.shortHelpString() for mode in ("pixel_size", "reference", "MOLA"))
 
 
 # ---------------------------------------------------------------- the shipped models
@@ -430,3 +431,4 @@ def test_shipped_model_on_mars_sample(processing, tmp_path, model):
     assert valid.mean() > 0.99
     assert np.isfinite(values[valid]).all()
     assert np.std(values[valid]) > 0
+    assert RANGE[0] <= values[valid].min() and values[valid].max() <= RANGE[1]  # HEIGHTS=range keeps its word

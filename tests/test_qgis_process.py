@@ -55,10 +55,10 @@ def test_help_lists_every_parameter(qgis_env):
     done = qgis_process(qgis_env, "help", ALG)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Estimate DTM (dtmestimator:estimatedtm)" in done.stdout
-    for name in ("INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "LARGE_RASTER",
-                 "ELEVATION_MIN", "ELEVATION_MAX", "OUTPUT"):
+    for name in ("INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "LARGE_RASTER", "HEIGHTS",
+                 "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "OUTPUT"):
         assert f"\n{name}: " in done.stdout, name
-    for option in ("pix2pixcc", "mrfed", "auto", "gpu", "tile", "fit"):
+    for option in ("pix2pixcc", "mrfed", "auto", "gpu", "tile", "fit", "range", "pixel_size", "reference"):
         assert option in done.stdout
 
 
@@ -103,3 +103,21 @@ def test_run_with_a_bad_model_fails_with_its_message(qgis_env, tmp_path):
     assert done.returncode != 0
     assert "not an ONNX model" in done.stdout + done.stderr
     assert not out.exists()
+
+
+def test_run_with_heights_and_a_reference_dem(qgis_env, tmp_path):
+    """HEIGHTS=reference with REFERENCE_DEM given as a path: static strings and a second raster headless."""
+    import onnx_fixtures
+    from test_heights import UTM, box_average, truth_and_image
+    model = onnx_fixtures.identity(str(tmp_path / "pixel.onnx"), onnx_fixtures.PIXEL_CARD, scale=10.0)
+    image, truth = truth_and_image(rows=160, cols=200, seed=31)
+    src = write_raster(str(tmp_path / "image.tif"), image, wkt=utm_wkt(), geotransform=UTM)
+    reference = write_raster(str(tmp_path / "reference.tif"), box_average(truth, 8).astype(np.float32),
+                             dtype=gdal.GDT_Float32, wkt=utm_wkt(), geotransform=(UTM[0], 160.0, 0, UTM[3], 0, -160.0))
+    out = str(tmp_path / "dtm.tif")
+    done = qgis_process(qgis_env, "run", ALG, "--", f"INPUT={src}", f"MODEL_FILE={model}", "HEIGHTS=reference",
+                        f"REFERENCE_DEM={reference}", f"OUTPUT={out}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    values, _, ds = read(out)
+    assert float(ds.GetMetadataItem("DTM_REFERENCE_GAIN")) == pytest.approx(3.0, rel=1e-4)
+    np.testing.assert_allclose(values, truth, atol=0.05)
