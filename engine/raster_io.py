@@ -18,13 +18,14 @@ GTIFF_OPTIONS = ["TILED=YES", "BIGTIFF=IF_SAFER"]
 STRIP_PIXELS = 2 ** 21  # pixels read back at once by passes over the written output (whole rows)
 
 
-def open_input(path):
+def open_input(path, what="the input"):
+    """A raster to read (`what` names it in errors: the input, REFERENCE_DEM)."""
     try:
         ds = gdal.Open(path, gdal.GA_ReadOnly)
     except RuntimeError as exc:
-        raise EngineError(f"Cannot open the input as a raster: {path} ({exc}).") from None
+        raise EngineError(f"Cannot open {what} as a raster: {path} ({exc}).") from None
     if ds is None or ds.RasterCount == 0:
-        raise EngineError(f"The input has no raster band: {path}")
+        raise EngineError(f"Found no raster band in {what}: {path}")
     return ds
 
 

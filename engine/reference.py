@@ -19,19 +19,10 @@ from osgeo import gdal, osr
 
 from .errors import EngineError
 from .ground_pixel import ground_pixel, spatial_ref
+from .raster_io import open_input
 from .tiling import fill_invalid
 
 MIN_CELLS = 3  # per side: fewer reference pixels over the input leave no slopes to fit a gain on
-
-
-def _open_reference(path):
-    try:
-        ds = gdal.Open(path, gdal.GA_ReadOnly)
-    except RuntimeError as exc:
-        raise EngineError(f"Cannot open REFERENCE_DEM as a raster: {path} ({exc}).") from None
-    if ds is None or ds.RasterCount == 0:
-        raise EngineError(f"REFERENCE_DEM has no raster band: {path}")
-    return ds
 
 
 def _row_under_input_centre(reference, ds):
@@ -119,7 +110,7 @@ class ReferenceTie:
     """A reference DEM warped onto the input's coarse grid, ready to tie a written DTM to it."""
 
     def __init__(self, path, ds, input_pixel):
-        reference = _open_reference(path)
+        reference = open_input(path, "REFERENCE_DEM")
         spatial_ref(reference, "REFERENCE_DEM")
         if reference.GetGeoTransform(can_return_null=True) is None:
             raise EngineError(f"REFERENCE_DEM has no geotransform: GDAL cannot place it on the input ({path}).")

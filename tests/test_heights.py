@@ -256,5 +256,9 @@ def test_reference_errors(tmp_path, pixel_model, identity_model):
                          (UTM[0], 1000.0, 0, UTM[3], 0, -1000.0))
     with pytest.raises(EngineError, match="too coarse"):
         estimate(tmp_path, image, pixel_model, utm_wkt(), UTM, heights="reference", reference_dem=coarse)
+    not_a_raster = tmp_path / "notes.txt"
+    not_a_raster.write_text("MOLA, somewhere")
+    with pytest.raises(EngineError, match="Cannot open REFERENCE_DEM as a raster"):
+        estimate(tmp_path, image, pixel_model, utm_wkt(), UTM, heights="reference", reference_dem=str(not_a_raster))
     with pytest.raises(EngineError, match="HEIGHTS=reference needs a model.*height_units=pixel"):
         estimate(tmp_path, image, identity_model, utm_wkt(), UTM, heights="reference", reference_dem=far)
