@@ -37,12 +37,12 @@ def _float32_inside(low, high):
     return low32, high32
 
 
-def _affine(writer, gain, offset, bounds=None):
+def _affine(writer, check, gain, offset, bounds=None):
     """Rewrite every valid pixel v as gain · v + offset (clipped to bounds: float rounding only)."""
     def change(y0, values, valid):
         values = values * np.float64(gain) + offset
         return (np.clip(values, *bounds) if bounds else values), valid
-    writer.rewrite(change)
+    writer.rewrite(change, check)
 
 
 def _written_range(writer):
@@ -60,7 +60,7 @@ class RangeHeights:
         self.tile_gain = (self.high - self.low) / (high - low)
         self.tile_offset = self.low - low * self.tile_gain
 
-    def finish(self, writer, log):
+    def finish(self, writer, log, check):
         written = _written_range(writer)
         if written is None or (written[0] >= self.low and written[1] <= self.high):
             return {"DTM_HEIGHTS": "range"}
@@ -71,7 +71,7 @@ class RangeHeights:
         else:
             gain = (self.high - self.low) / (highest - lowest)
             offset, note = self.low - lowest * gain, f"scaled by {gain:.6g} to fit inside the range"
-        _affine(writer, gain, offset, _float32_inside(self.low, self.high))
+        _affine(writer, check, gain, offset, _float32_inside(self.low, self.high))
         log(f"The estimate spanned {lowest:.6g}…{highest:.6g}, outside ELEVATION_MIN…MAX "
             f"{self.low:g}…{self.high:g}: {note}.")
         return {"DTM_HEIGHTS": "range", "DTM_RANGE_CORRECTION": note}
@@ -85,13 +85,13 @@ class StretchHeights:
     def __init__(self, options):
         self.low, self.high = options.elevation_min, options.elevation_max
 
-    def finish(self, writer, log):
+    def finish(self, writer, log, check):
         written = _written_range(writer)
         if written is None:
             return {"DTM_HEIGHTS": "range"}
         lowest, highest = written
         gain = (self.high - self.low) / (highest - lowest) if highest > lowest else 0.0
-        _affine(writer, gain, self.low - lowest * gain, _float32_inside(self.low, self.high))
+        _affine(writer, check, gain, self.low - lowest * gain, _float32_inside(self.low, self.high))
         log(f"Pixel-unit heights {lowest:.6g}…{highest:.6g} stretched onto {self.low:g}…{self.high:g}.")
         return {"DTM_HEIGHTS": "range", "DTM_RANGE_STRETCH": f"{lowest:.6g},{highest:.6g}"}
 
@@ -126,10 +126,10 @@ class PixelSizeHeights:
         _require_pixel_units(card, self.mode)
         self.pixel, self.tile_gain, self.metadata = _model_pixel(card, ds, model_pixel_factor, log)
 
-    def finish(self, writer, log):
+    def finish(self, writer, log, check):
         written = _written_range(writer)
         if written is not None:
-            _affine(writer, 1.0, -written[0])
+            _affine(writer, check, 1.0, -written[0])
         return {"DTM_HEIGHTS": self.mode, **self.metadata}
 
 
@@ -148,8 +148,8 @@ class ReferenceHeights(PixelSizeHeights):
             log(f"Warning: REFERENCE_DEM has no data on {100 * (1 - tie.coverage):.1f} % of the input's extent; "
                 "the DTM is nodata there.")
 
-    def finish(self, writer, log):
-        gain, offset, residual = self.reference.tie(writer)
+    def finish(self, writer, log, check):
+        gain, offset, residual = self.reference.tie(writer, check)
         log(f"Model tied to the reference: gain {gain:.4g}, offset {offset:+.6g} m, residual {residual:.4g} m "
             f"RMS at the reference's resolution ({self.reference.cell} px cells).")
         if gain <= 0:

@@ -289,7 +289,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     try:
         tiles = _run_fit(source, predictor, writer, tracker) if fit else \
             _run_tiles(source, predictor, writer, options, tracker)
-        height_metadata = heights.finish(writer, log)
+        height_metadata = heights.finish(writer, log, tracker.check)
         writer.commit({
             "DTM_MODEL": card.summary(), "DTM_PROVIDER": model.provider,
             "DTM_INPUT_BANDS": source.description, "DTM_INPUT_SCALING": source.stretch_note(),

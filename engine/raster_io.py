@@ -66,6 +66,10 @@ def check_destination(input_path, output_path):
     return _driver_for(output_path)
 
 
+def _no_statistics():
+    return {"count": 0, "sum": 0.0, "sum_sq": 0.0, "min": np.inf, "max": -np.inf}
+
+
 class AtomicDtmWriter:
     """Float32 single-band DTM on the input's grid, written window by window into a temporary GeoTIFF."""
 
@@ -88,7 +92,7 @@ class AtomicDtmWriter:
         self.band.SetNoDataValue(NODATA)
         self.band.SetDescription(description)
         self.band.SetUnitType("m")
-        self.stats = {"count": 0, "sum": 0.0, "sum_sq": 0.0, "min": np.inf, "max": -np.inf}
+        self.stats = _no_statistics()
 
     def write(self, y0, values, valid):
         if valid.all():  # the usual case: no masked copy needed
@@ -102,19 +106,23 @@ class AtomicDtmWriter:
         # not grow with the raster's size.
         self.band.FlushCache()
 
-    def strips(self):
-        """The pixels written so far, as (first row, values, valid) in bands of whole rows."""
+    def strips(self, check=None):
+        """The pixels written so far, as (first row, values, valid) in bands of whole rows; check() before
+        each band (it raises Cancelled to stop)."""
         width, height = self.ds.RasterXSize, self.ds.RasterYSize
         rows = max(1, STRIP_PIXELS // width)
         for y0 in range(0, height, rows):
+            if check:
+                check()
             values = self.band.ReadAsArray(0, y0, width, min(rows, height - y0))
             yield y0, values, values != np.float32(NODATA)
 
-    def rewrite(self, change):
+    def rewrite(self, change, check=None):
         """A second pass over the whole output, strip by strip (memory stays flat): each strip's
-        (values, valid) becomes change(y0, values, valid); the statistics are gathered afresh."""
-        self.stats = {"count": 0, "sum": 0.0, "sum_sq": 0.0, "min": np.inf, "max": -np.inf}
-        for y0, values, valid in self.strips():
+        (values, valid) becomes change(y0, values, valid); the statistics are gathered afresh; check()
+        before each strip may raise Cancelled."""
+        self.stats = _no_statistics()
+        for y0, values, valid in self.strips(check):
             values, valid = change(y0, values, valid)
             self.write(y0, values, valid)
 

@@ -54,11 +54,11 @@ def _coarse_dataset(ds, cell):
     return grid
 
 
-def _block_average(writer, cell, shape):
+def _block_average(writer, cell, shape, check):
     """Mean of the valid written pixels in each cell × cell block; NaN where a block has none."""
     sums, counts = np.zeros(shape), np.zeros(shape)
     cols = shape[1]
-    for y0, values, valid in writer.strips():
+    for y0, values, valid in writer.strips(check):
         padded = np.zeros((values.shape[0], cols * cell))
         padded[:, :values.shape[1]] = np.where(valid, values, 0.0)
         seen = np.zeros(padded.shape)
@@ -144,9 +144,9 @@ class ReferenceTie:
                               f"extent after reprojection): {self.path}")
         return float(covered.mean())
 
-    def tie(self, writer):
+    def tie(self, writer, check):
         """Rewrite the DTM in `writer` as the reference plus the model's fitted detail; the fit's figures."""
-        model = _block_average(writer, self.cell, self.coarse.shape)
+        model = _block_average(writer, self.cell, self.coarse.shape, check)
         gain, offset, residual = fit_gain(model, self.coarse)
         model_filled = fill_invalid(model, np.isfinite(model))
         width, height = self.ds.RasterXSize, self.ds.RasterYSize
@@ -159,5 +159,5 @@ class ReferenceTie:
             detail = values - _upsample_rows(model_filled, rows, columns)
             return reference + gain * detail, valid & np.isfinite(reference)
 
-        writer.rewrite(blend)
+        writer.rewrite(blend, check)
         return gain, offset, residual

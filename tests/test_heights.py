@@ -262,3 +262,24 @@ def test_reference_errors(tmp_path, pixel_model, identity_model):
         estimate(tmp_path, image, pixel_model, utm_wkt(), UTM, heights="reference", reference_dem=str(not_a_raster))
     with pytest.raises(EngineError, match="HEIGHTS=reference needs a model.*height_units=pixel"):
         estimate(tmp_path, image, identity_model, utm_wkt(), UTM, heights="reference", reference_dem=far)
+
+
+@pytest.mark.parametrize("heights", ["range", "pixel_size", "reference"])
+def test_cancel_during_the_heights_pass_leaves_no_output(tmp_path, pixel_model, heights):
+    from dtm_estimator.engine import Cancelled
+    image, truth = truth_and_image(rows=160, cols=200)
+    source = write_raster(str(tmp_path / "in.tif"), image, wkt=utm_wkt(), geotransform=UTM)
+    reference = write_float(str(tmp_path / "ref.tif"), box_average(truth, 8), utm_wkt(),
+                            (UTM[0], 160.0, 0, UTM[3], 0, -160.0))
+    polls = []
+
+    def cancel_after_the_tile():  # polled once before the only tile, then by the pass over the output
+        polls.append(1)
+        return len(polls) > 1
+
+    output = tmp_path / "dtm.tif"
+    with pytest.raises(Cancelled):
+        estimate_dtm(source, str(output), EstimateOptions(pixel_model, heights=heights, reference_dem=reference),
+                     is_canceled=cancel_after_the_tile)
+    assert len(polls) == 2 and not output.exists()
+    assert not [name for name in tmp_path.iterdir() if name.name.endswith(".partial.tif")]
