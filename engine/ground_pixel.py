@@ -50,12 +50,13 @@ def spatial_ref(ds, what):
     return srs
 
 
-def _projected(srs, transform):
+def _linear(srs, transform):
+    """Projected and local (engineering) CRSs: the geotransform is in the CRS's linear unit."""
     metres = srs.GetLinearUnits()
     (cx, cy), (rx, ry) = _steps(transform)
-    unit = srs.GetLinearUnitsName()
+    kind = "projected" if srs.IsProjected() else "local"
     return GroundPixel(math.hypot(cx, cy) * metres, math.hypot(rx, ry) * metres,
-                       f"projected CRS units ({unit}, {metres:g} m each)")
+                       f"{kind} CRS units ({srs.GetLinearUnitsName()}, {metres:g} m each)")
 
 
 def _ellipsoid_radii(srs, latitude):
@@ -86,11 +87,11 @@ def ground_pixel(ds, what="The input", row=None):
     """Ground pixel size at a pixel row (default: the raster's centre row)."""
     srs = spatial_ref(ds, what)
     transform = _geotransform(ds, what)
-    if srs.IsProjected():
-        return _projected(srs, transform)
+    if srs.IsProjected() or srs.IsLocal():
+        return _linear(srs, transform)
     if srs.IsGeographic():
         return _geographic(srs, transform, ds.RasterYSize / 2.0 if row is None else row)
-    raise EngineError(f"{what}'s CRS is neither projected nor geographic, so its pixel size on the ground "
+    raise EngineError(f"{what}'s CRS is neither projected, local nor geographic, so its pixel size on the ground "
                       "is unknown. " + ASSIGN_CRS_HINT)
 
 

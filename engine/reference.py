@@ -30,10 +30,10 @@ def _row_under_input_centre(reference, ds):
     transform = ds.GetGeoTransform()
     x = transform[0] + transform[1] * ds.RasterXSize / 2 + transform[2] * ds.RasterYSize / 2
     y = transform[3] + transform[4] * ds.RasterXSize / 2 + transform[5] * ds.RasterYSize / 2
-    to_reference = osr.CoordinateTransformation(spatial_ref(ds, "The input"),
-                                                spatial_ref(reference, "REFERENCE_DEM"))
-    try:
-        rx, ry, _ = to_reference.TransformPoint(x, y)
+    source, target = spatial_ref(ds, "The input"), spatial_ref(reference, "REFERENCE_DEM")
+    try:  # PROJ has no operation between two identical local (engineering) CRSs: none is needed
+        rx, ry = (x, y) if source.IsSame(target) else \
+            osr.CoordinateTransformation(source, target).TransformPoint(x, y)[:2]
     except RuntimeError:
         return None  # the reference's CRS cannot express the input's centre: its centre row is used
     inverse = gdal.InvGeoTransform(reference.GetGeoTransform())

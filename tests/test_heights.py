@@ -66,6 +66,13 @@ def test_ground_pixel_projected(tmp_path):
     assert pixel.size_m == pytest.approx(math.sqrt(300.0))
 
 
+def test_ground_pixel_of_a_local_crs_in_metres(tmp_path):
+    local = 'LOCAL_CS["metres",UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]'
+    ds = gdal.Open(write_raster(str(tmp_path / "local.tif"), byte_image(10, 10), wkt=local,
+                                geotransform=(0, 1.01, 0, 0, 0, -1.01)))
+    assert (ground_pixel(ds).dx_m, ground_pixel(ds).dy_m) == (1.01, 1.01)
+
+
 def test_ground_pixel_on_the_wgs84_ellipsoid(tmp_path):
     # a degree at 40° N: 111,034.6 m of latitude, 85,394.3 m of longitude (WGS 84)
     ds = gdal.Open(write_raster(str(tmp_path / "geo.tif"), byte_image(200, 10), wkt=wgs84_wkt(),

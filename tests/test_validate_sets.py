@@ -90,7 +90,7 @@ def test_score_keeps_the_bar_on_the_validation_dems_and_averages_each_set():
 PIXEL_CARD = dict(onnx_fixtures.CARD, output_range="-1024,1024", training_gsd_m="1", height_units="pixel")
 
 
-def test_pixel_unit_model_runs_as_identity_and_scales_by_the_pixel(tmp_path):
+def test_pixel_unit_model_gives_metres_from_the_pixel_size(tmp_path):
     from dtm_estimator.engine import estimate_dtm, read_model_card
     from validation.validate import read_prediction
     model = onnx_fixtures.identity(str(tmp_path / "pixel.onnx"), card=PIXEL_CARD, scale=100.0)
@@ -99,8 +99,9 @@ def test_pixel_unit_model_runs_as_identity_and_scales_by_the_pixel(tmp_path):
     path = scenes.write_geotiff(str(tmp_path / "image.tif"), image, 20.0, dtype=gdal.GDT_Byte)
     estimate_dtm(path, str(tmp_path / "dtm.tif"), units.engine_options(card, None, threads=1))
     pred = read_prediction(str(tmp_path / "dtm.tif"))
-    np.testing.assert_allclose(pred, 100.0 * (image / 127.5 - 1.0), atol=1e-3)   # the network's own output
-    np.testing.assert_allclose(units.to_metres(pred, card, 20.0, 5.0), pred * 10.0)
+    network = 100.0 * (image / 127.5 - 1.0)
+    np.testing.assert_allclose(pred, (network - network.min()) * 20.0, atol=1e-2)  # HEIGHTS=pixel_size: metres
+    np.testing.assert_array_equal(units.to_metres(pred, card, 20.0, 20.0), pred)
 
 
 def test_legacy_model_is_gsd_calibrated_and_unknown_units_are_refused(tmp_path):

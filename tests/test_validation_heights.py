@@ -5,20 +5,21 @@ import os
 
 import numpy as np
 import pytest
+from osgeo import gdal
 
 import onnx_fixtures
 from conftest import SHARED
 from validation import heights
 
 
-def test_box_average_ignores_nodata():
-    truth = np.arange(32, dtype=np.float64).reshape(4, 8)
-    truth[0, 0] = np.nan
-    truth[:, 4:] = np.nan
-    coarse = heights.box_average(truth, factor=4)
-    assert coarse.shape == (1, 2)
-    assert coarse[0, 0] == pytest.approx(np.nanmean(truth[:, :4]))
-    assert np.isnan(coarse[0, 1])
+def test_reference_is_the_truth_box_averaged_on_a_grid_8_times_coarser(tmp_path):
+    from validation.scenes import Scene
+    truth = np.arange(17 * 20, dtype=np.float64).reshape(17, 20)
+    scene = heights.whole_cells(Scene("validation", "ramp", 1, truth, 2.0, 3.0))
+    assert scene.truth.shape == (16, 16)
+    ds = gdal.Open(heights.write_reference(scene, str(tmp_path)))
+    assert ds.GetGeoTransform() == (0.0, 16.0, 0.0, 0.0, 0.0, -24.0)
+    np.testing.assert_allclose(ds.ReadAsArray()[1, 0], truth[8:16, :8].mean())
 
 
 def test_append_section_replaces_an_earlier_copy(tmp_path):

@@ -4,106 +4,57 @@ spread of HEIGHTS=pixel_size against the truth's.
     .venv/bin/python -m validation.heights --models models/pix2pixcc.onnx models/mrfed.onnx \
         --out validation/results/heights.md [--append-to validation/results/summary.md] [--cases 315/45]
 
-Each DEM is cropped to a multiple of the reference factor (8), given the CRS it is documented in where
-its file has none, and shaded with GDAL's hillshade at its own ground pixel size (the one the engine
-derives from the CRS). Per model and sun case:
-* reference: the engine in HEIGHTS=reference with the truth box-averaged 8 × 8 as REFERENCE_DEM; RMSE
-  against the truth beside the RMSE of that reference bilinearly upsampled by gdal.Warp (bar: ≥ 20 %
+Each validation DEM (validation/scenes.py, native pixel size) is cropped to whole FACTOR × FACTOR cells
+and shaded by scenes.render at its own pixel size in metres. Per model and sun case:
+* reference: the engine in HEIGHTS=reference with the truth box-averaged FACTOR × FACTOR as REFERENCE_DEM;
+  RMSE against the truth beside the RMSE of that reference bilinearly upsampled by gdal.Warp (bar: ≥ 20 %
   lower);
 * pixel_size: the standard deviation of the engine's HEIGHTS=pixel_size output over the truth's
   (bar: between ½ and 2).
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import tempfile
 
 import numpy as np
+from osgeo import gdal
 
-from validation.validate import (DIAGONAL, ROOT, hillshade, load_dems, parse_cases, read_prediction,
-                                 unique_names)
 from validation.metrics import BORDER, crop
-from osgeo import gdal, osr
+from validation.scenes import box_average, render, validation_scenes, write_geotiff
+from validation.validate import DIAGONAL, ROOT, parse_cases, read_prediction, unique_names
 
 gdal.UseExceptions()
 
 FACTOR = 8            # the reference is the truth box-averaged FACTOR × FACTOR
 RMSE_BAR = 0.8        # reference-mode RMSE at most this share of the upsampled reference's
 SPREAD_BAR = 2.0      # pixel-size std within this factor of the truth's
-NODATA = -9999.0
 SECTION = "## Heights in metres (HEIGHTS=reference and pixel_size)"
-# The CRS each DEM is documented in (validation/README.md), for files that carry none
-DOCUMENTED_CRS = {
-    "srtm_boulder_creek": "EPSG:4326",
-    "mars_hirise_crop": "+proj=eqc +R=3396190 +units=m +no_defs",  # Mars 2015 sphere, metres
-}
 
 
-def _wkt(definition):
-    srs = osr.SpatialReference()
-    srs.SetFromUserInput(definition)
-    return srs.ExportToWkt()
+def whole_cells(scene):
+    """The scene cropped to whole FACTOR × FACTOR cells, so the reference's grid matches it exactly."""
+    rows, cols = (n - n % FACTOR for n in scene.truth.shape)
+    return dataclasses.replace(scene, truth=scene.truth[:rows, :cols])
 
 
-def prepare_truth(dem, work):
-    """The DEM cropped to whole FACTOR-cells, as a GeoTIFF with its CRS; (path, truth array with NaN)."""
-    source = gdal.Open(dem.path)
-    rows, cols = (n - n % FACTOR for n in dem.shape)
-    truth = dem.truth[:rows, :cols]
-    path = os.path.join(work, f"{dem.name}_truth.tif")
-    ds = gdal.GetDriverByName("GTiff").Create(path, cols, rows, 1, gdal.GDT_Float32)
-    ds.SetGeoTransform(source.GetGeoTransform())
-    ds.SetProjection(source.GetProjection() or _wkt(DOCUMENTED_CRS[dem.name]))
-    ds.GetRasterBand(1).SetNoDataValue(NODATA)
-    ds.GetRasterBand(1).WriteArray(np.where(np.isfinite(truth), truth, NODATA))
-    ds = None
-    return path, truth
+def write_reference(scene, work):
+    """The truth box-averaged FACTOR × on a grid FACTOR times coarser (same origin, CRS and nodata NaN)."""
+    path = os.path.join(work, f"{scene.dem}_reference.tif")
+    return write_geotiff(path, box_average(scene.truth, FACTOR), scene.dx * FACTOR, scene.dy * FACTOR,
+                         nodata=float("nan"))
 
 
-def box_average(truth, factor=FACTOR):
-    """Mean of the valid pixels of each factor × factor block (NaN where none is valid)."""
-    rows, cols = truth.shape[0] // factor, truth.shape[1] // factor
-    blocks = truth.reshape(rows, factor, cols, factor)
-    counts = np.isfinite(blocks).sum(axis=(1, 3))
-    sums = np.nansum(blocks, axis=(1, 3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / counts, np.nan)
-
-
-def write_reference(truth_path, truth, work):
-    """The truth box-averaged FACTOR × on a grid FACTOR times coarser, same origin and CRS."""
-    source = gdal.Open(truth_path)
-    coarse = box_average(truth)
-    t = source.GetGeoTransform()
-    path = os.path.join(work, os.path.basename(truth_path).replace("_truth", "_reference"))
-    ds = gdal.GetDriverByName("GTiff").Create(path, coarse.shape[1], coarse.shape[0], 1, gdal.GDT_Float32)
-    ds.SetGeoTransform((t[0], t[1] * FACTOR, t[2], t[3], t[4], t[5] * FACTOR))
-    ds.SetProjection(source.GetProjection())
-    ds.GetRasterBand(1).SetNoDataValue(NODATA)
-    ds.GetRasterBand(1).WriteArray(np.where(np.isfinite(coarse), coarse, NODATA))
-    ds = None
-    return path
-
-
-def upsample_bilinear(reference_path, like_path, work):
-    """The reference bilinearly resampled onto the truth's grid by gdal.Warp (NaN where no data)."""
+def upsample_bilinear(reference_path, like_path):
+    """The reference bilinearly resampled onto the render's grid by gdal.Warp (NaN where no data)."""
     like = gdal.Open(like_path)
     t = like.GetGeoTransform()
     bounds = (t[0], t[3] + t[5] * like.RasterYSize, t[0] + t[1] * like.RasterXSize, t[3])
-    path = os.path.join(work, "upsampled.tif")
-    gdal.Warp(path, reference_path, outputBounds=bounds, width=like.RasterXSize, height=like.RasterYSize,
-              resampleAlg="bilinear", dstNodata=NODATA)
-    values = read_prediction(path)
-    os.remove(path)
-    return values
-
-
-def render_scale(truth_path):
-    """gdaldem's scale (map units → metres) that shades the DEM at the ground pixel the engine uses."""
-    from dtm_estimator.engine.ground_pixel import ground_pixel
-    ds = gdal.Open(truth_path)
-    return ground_pixel(ds, "The DEM").size_m / abs(ds.GetGeoTransform()[1])
+    warped = gdal.Warp("", reference_path, format="MEM", outputBounds=bounds, width=like.RasterXSize,
+                       height=like.RasterYSize, resampleAlg="bilinear", dstNodata=float("nan"))
+    return warped.GetRasterBand(1).ReadAsArray().astype(np.float64)
 
 
 def rmse(values, truth):
@@ -113,41 +64,39 @@ def rmse(values, truth):
 
 
 def run_engine(model, image_path, work, azimuth, **heights):
+    """The engine's output (NaN = nodata) and metadata for one image, on CPU."""
     from dtm_estimator.engine import EstimateOptions, estimate_dtm
     out = os.path.join(work, "heights_out.tif")
-    logged = []
-    estimate_dtm(image_path, out, EstimateOptions(model, device="cpu", threads=2, sun_azimuth=azimuth, **heights),
-                 log=logged.append)
+    estimate_dtm(image_path, out, EstimateOptions(model, device="cpu", threads=2, sun_azimuth=azimuth, **heights))
     metadata = gdal.Open(out).GetMetadata()
     values = read_prediction(out)
     os.remove(out)
     return values, metadata
 
 
-def evaluate_dem(dem, models, names, sun_cases, work, log):
+def evaluate_scene(scene, models, names, sun_cases, work, log):
     """Per model, per sun case: the reference-mode and pixel-size figures."""
-    truth_path, truth = prepare_truth(dem, work)
-    reference_path = write_reference(truth_path, truth, work)
-    baseline = rmse(upsample_bilinear(reference_path, truth_path, work), truth)
+    scene = whole_cells(scene)
+    truth = scene.truth
+    reference_path = write_reference(scene, work)
     truth_std = float(np.nanstd(crop(truth, BORDER)))
-    scale = render_scale(truth_path)
-    log(f"{dem.name}: {truth.shape[1]}×{truth.shape[0]} px, reference {FACTOR}× coarser; upsampled reference "
-        f"RMSE {baseline:.2f} m, truth std {truth_std:.1f} m")
+    log(f"{scene.dem}: {truth.shape[1]}×{truth.shape[0]} px of {scene.dx:.4g}×{scene.dy:.4g} m, reference "
+        f"{FACTOR}× coarser; truth std {truth_std:.1f} m")
     cases = []
     for azimuth, altitude in sun_cases:
-        image_path = os.path.join(work, f"{dem.name}_render.tif")
-        hillshade(truth_path, image_path, azimuth, altitude, scale)
+        image_path, _ = render(scene, work, azimuth, altitude)
+        baseline = rmse(upsample_bilinear(reference_path, image_path), truth)
         for model, name in zip(models, names):
             tied, tie = run_engine(model, image_path, work, azimuth, heights="reference",
                                    reference_dem=reference_path)
             metres, _ = run_engine(model, image_path, work, azimuth, heights="pixel_size")
-            case = {"dem": dem.name, "model": name, "azimuth": azimuth, "altitude": altitude,
+            case = {"dem": scene.dem, "model": name, "azimuth": azimuth, "altitude": altitude,
                     "reference_rmse_m": rmse(tied, truth), "upsampled_rmse_m": baseline,
                     "gain": float(tie["DTM_REFERENCE_GAIN"]),
                     "pixel_size_std_m": float(np.nanstd(crop(np.where(np.isfinite(truth), metres, np.nan), BORDER))),
                     "truth_std_m": truth_std}
             log(f"  {name} az {azimuth:g}° alt {altitude:g}°: reference RMSE {case['reference_rmse_m']:.2f} m "
-                f"(gain {case['gain']:.3g}), pixel_size std {case['pixel_size_std_m']:.1f} m")
+                f"against {baseline:.2f} m (gain {case['gain']:.3g}), pixel_size std {case['pixel_size_std_m']:.1f} m")
             cases.append(case)
         os.remove(image_path)
     return cases
@@ -157,8 +106,8 @@ def _verdict(passed):
     return "PASS" if passed else "FAIL"
 
 
-def summarise(cases, models, names, sun_cases):
-    """Markdown: per model and DEM, the means over the sun cases and the verdicts."""
+def summarise(cases, names, sun_cases):
+    """Markdown: per model and DEM, the means over the sun cases and the two verdicts."""
     lines = [SECTION, "",
              f"Reference = the truth box-averaged {FACTOR}×{FACTOR}; bar: reference-mode RMSE ≤ {RMSE_BAR:g} × "
              f"that of the reference bilinearly upsampled (gdal.Warp), and the pixel_size output's standard "
@@ -167,7 +116,7 @@ def summarise(cases, models, names, sun_cases):
              "| model | DEM | upsampled reference RMSE (m) | reference-mode RMSE (m) | ratio | fitted gain | "
              "reference verdict | pixel_size std (m) | truth std (m) | std ratio | pixel_size verdict |",
              "|" + "---|" * 11]
-    for model, name in zip(models, names):
+    for name in names:
         for dem in dict.fromkeys(c["dem"] for c in cases):
             rows = [c for c in cases if c["model"] == name and c["dem"] == dem]
             mean = {key: float(np.mean([c[key] for c in rows])) for key in
@@ -205,9 +154,9 @@ def main(argv=None):
     names = unique_names(args.models)
     with tempfile.TemporaryDirectory(prefix="dtm_heights_") as work:
         cases = []
-        for dem in load_dems(work, args.dems):
-            cases += evaluate_dem(dem, args.models, names, args.cases, work, log)
-    summary = summarise(cases, args.models, names, args.cases)
+        for scene in validation_scenes(args.dems, factors=[1]):
+            cases += evaluate_scene(scene, args.models, names, args.cases, work, log)
+    summary = summarise(cases, names, args.cases)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as handle:
         handle.write(summary)

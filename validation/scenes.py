@@ -23,6 +23,7 @@ DEM_DIR = os.path.join(os.path.dirname(ROOT), "shared", "validation-dems")
 DEGREE_M = 111120.0        # gdaldem's -s for geographic degrees → metres (Boulder Creek's 3″ grid)
 MARS_CROP_PIXEL_M = 1.01   # mars_hirise_crop.npy has no georeferencing; HiRISE DTM post spacing
 MIN_COARSE_PIXELS = 200 * 200  # a factor above 2 only while the reduced DEM keeps this many pixels
+LOCAL_METRES_WKT = 'LOCAL_CS["metres",UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]'
 
 
 @dataclass
@@ -126,9 +127,11 @@ def heldout_scenes(names=None, factors=None):
 
 # ---- files for gdaldem and the engine --------------------------------------------------------------
 def write_geotiff(path, array, dx, dy=None, dtype=gdal.GDT_Float32, nodata=None):
-    """A north-up GeoTIFF with dx × dy pixels (no CRS: the geotransform is in metres)."""
+    """A north-up GeoTIFF with dx × dy pixels, in a local CRS whose unit is the metre (which is how the
+    engine's HEIGHTS=pixel_size knows the pixel size of DEMs without real georeferencing)."""
     ds = gdal.GetDriverByName("GTiff").Create(path, array.shape[1], array.shape[0], 1, dtype)
     ds.SetGeoTransform((0.0, dx, 0.0, 0.0, 0.0, -(dy or dx)))
+    ds.SetProjection(LOCAL_METRES_WKT)
     band = ds.GetRasterBand(1)
     if nodata is not None:
         band.SetNoDataValue(nodata)

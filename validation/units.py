@@ -3,15 +3,13 @@
 Two kinds of model card:
 
 * ``height_units=pixel`` (scale-free models): the network predicts height divided by the ground pixel
-  size, offset arbitrary. Validation passes the card's own output range as the engine's elevation range,
-  which makes the engine's linear mapping the identity, so the engine writes pixel units; metres are
-  that times the rendered raster's pixel size.
+  size, offset arbitrary. The engine runs with HEIGHTS=pixel_size and writes metres (relief above the
+  lowest point), from the pixel size of the rendered raster's CRS (scenes.write_geotiff's local metres).
 * no ``height_units`` (legacy models): the engine's default 0–39,586 stretch of the output range, taken
   as metres at the card's ``training_gsd_m``; shading fixes slopes, so relief scales with the pixel size
   and metres are output × pixel size / training GSD (what a user gets by setting ELEVATION_MAX to
   39586 × pixel size / training GSD).
 
-When the engine gains its own pixel-size mode (issue 12), only `engine_options` changes.
 """
 import math
 
@@ -35,13 +33,12 @@ def engine_options(card, sun_azimuth, threads=None, graph_optimization=None):
     options = EstimateOptions(card.path, sun_azimuth=sun_azimuth, device="cpu", threads=threads,
                               graph_optimization=graph_optimization)
     if height_units(card) == PIXEL_UNITS:
-        options.elevation_min, options.elevation_max = card.output_range  # identity: pixel units out
+        options.heights = "pixel_size"  # metres out
     return options
 
 
 def to_metres(pred, card, dx, dy):
     """The engine's output (run with `engine_options`) as metres, for a raster of dx × dy m pixels."""
-    pixel = math.sqrt(dx * dy)
     if height_units(card) == PIXEL_UNITS:
-        return pred * pixel
-    return pred * (pixel / card.training_gsd_m)
+        return pred  # already metres (HEIGHTS=pixel_size)
+    return pred * (math.sqrt(dx * dy) / card.training_gsd_m)
