@@ -16,10 +16,34 @@ import numpy as np
 import onnx
 import torch
 
+from training import data
 from training import networks as N
 
 # Nominal only: pixel-unit heights are not range-mapped; the engine's HEIGHTS mode scales them.
 NOMINAL_OUTPUT_RANGE = "-1024,1024"
+
+
+class SpreadCalibrated(torch.nn.Module):
+    """The generator with its heights scaled by one constant, so their spread is unbiased in the median."""
+
+    def __init__(self, G, gain):
+        super().__init__()
+        self.G, self.gain = G, float(gain)
+
+    def forward(self, image):
+        return self.G(image) * self.gain
+
+
+@torch.no_grad()
+def spread_gain(G, dems, count, size=512, seed=2024):
+    """Median over `count` training views of std(truth) / std(prediction): the networks learn the shape
+    of the heights better than their amplitude (a log-spread loss of weight 0.2), and a model that is
+    systematically too flat on its own training data would be too flat everywhere."""
+    images, targets, masks = data.heldout_views(dems, size, count, seed=seed)
+    ratios = []
+    for x, t, m in zip(images, targets, masks):
+        ratios.append(float(torch.exp(N.amplitude_signed_log_ratio(G(x[None]), t[None], m[None]))[0]))
+    return float(np.median(ratios))
 
 
 def describe_network(arch, net):
@@ -32,7 +56,7 @@ def describe_network(arch, net):
             f"{2 ** net['levels']}), GroupNorm + ReLU, concatenated skips")
 
 
-def model_card(ck, ckpt_path):
+def model_card(ck, ckpt_path, gain, calibration_views):
     cfg = ck["config"]
     arch = cfg["model"]
     G = N.build(arch, **cfg["net"])
@@ -54,6 +78,8 @@ def model_card(ck, ckpt_path):
         "sun_azimuth_deg": "270",
         "training_gsd_m": "1",
         "license": "GPL-2.0-or-later",
+        "amplitude_calibration": (f"outputs x{gain:.4f}: the median ratio of true to predicted height spread over "
+                                  f"{calibration_views} views of the training sites (seed 2024)"),
         "training_data": (f"{len(cfg['train_sites'])} real DEMs of ../shared/training-dems (Earth, Mars, Moon; "
                           "provenance in its MANIFEST.md) seen at 0.75-8x their pixel size, turned and mirrored, "
                           "lit from 270+-8 deg at 10-70 deg elevation, shaded by gdaldem's formula (40 %) or "
@@ -74,12 +100,17 @@ def main(argv=None):
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--opset", type=int, default=17)
+    ap.add_argument("--calibration-views", type=int, default=60)
+    ap.add_argument("--corpus-cache", default=None, help="npz of the training sites (python -m terrain.corpus)")
     args = ap.parse_args(argv)
 
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    G, props = model_card(ck, args.checkpoint)
+    G = N.build(ck["config"]["model"], **ck["config"]["net"])
     G.load_state_dict(ck["model"])
-    W = G.eval()  # the network's output already is the contract's: height in pixel units
+    G.eval()
+    gain = spread_gain(G, data.load_dems("train", args.corpus_cache), args.calibration_views)
+    _, props = model_card(ck, args.checkpoint, gain, args.calibration_views)
+    W = SpreadCalibrated(G, gain).eval()  # output: height in pixel units, as the contract says
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     dummy = torch.zeros(1, 1, 256, 256)

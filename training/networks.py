@@ -195,12 +195,17 @@ def slope_loss(pred, target, mask):
     return error / (mx.flatten(1).sum(1) + my.flatten(1).sum(1)).clamp_min(1.0) / scale.clamp_min(0.02)
 
 
-def amplitude_loss(pred, target, mask):
-    """|log(std pred / std truth)| per sample: the spread of the heights, in pixel units."""
+def amplitude_signed_log_ratio(pred, target, mask):
+    """log(std truth / std pred) per sample: how much too flat (> 0) the predicted heights are."""
     def std(x):
         w = mask.flatten(1)
         total = w.sum(1).clamp_min(1.0)
         x = x.flatten(1)
         mean = (x * w).sum(1) / total
         return (((x - mean[:, None]) ** 2 * w).sum(1) / total).clamp_min(1e-4).sqrt()
-    return (torch.log(std(pred)) - torch.log(std(target))).abs()
+    return torch.log(std(target)) - torch.log(std(pred))
+
+
+def amplitude_loss(pred, target, mask):
+    """|log(std pred / std truth)| per sample: the spread of the heights, in pixel units."""
+    return amplitude_signed_log_ratio(pred, target, mask).abs()
