@@ -1,22 +1,23 @@
 """read → single band → pad/tile → infer → crop/blend → rescale → write, for one raster."""
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .bands import SingleBandSource
 from .errors import Cancelled, EngineError
+from .executors import InProcessExecutor
 from .heights import check_height_options, plan_heights
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
 from .runtime import open_model
 from .sun import clockwise_turn, rotate_back, rotate_clockwise
-from .tiling import axis_starts, feather_weights, fill_invalid, mirror_pad, round_up
+from .tile_blend import blend_plan
+from .tile_plan import TilePlan
+from .tiling import fill_invalid, mirror_pad, round_up
 
 LARGE_RASTER_MODES = ("tile", "fit")
 DEFAULT_ELEVATION_RANGE = (0.0, 39586.0)
 FIT_CHUNK_PIXELS = 4_000_000  # full-resolution pixels held at once while downsampling or upsampling
-WRITE_PIXELS = 2 ** 21  # pixels blended and written at once in tile mode (whole rows, at least one)
 
 
 @dataclass
@@ -96,81 +97,13 @@ class _Progress:
             self.progress(100.0 * self.done / self.total)
 
 
-def _run_tiles(source, predictor, writer, options, tracker):
-    """Native resolution: overlapping model-sized windows, cross-faded, written strip by strip.
-
-    Each tile predicts relief above its own minimum, so every new tile is shifted to agree on
-    average with what earlier tiles already put in the overlap before it is blended in.
-    The network works one tile ahead in a second thread: while it infers tile k + 1, this thread
-    blends tile k and writes finished rows (onnxruntime, numpy and GDAL release the GIL). Only this
-    thread touches GDAL; the blending order, and so every output value, is that of a plain loop.
-    """
-    width, height = source.ds.RasterXSize, source.ds.RasterYSize
-    tile = predictor.card.input_size
-    tile_h, tile_w = min(tile, height), min(tile, width)
-    ys, xs = axis_starts(height, tile, options.overlap), axis_starts(width, tile, options.overlap)
-    if len(ys) == len(xs) == 1:
-        return _run_single(source, predictor, writer, tracker)
-    weights = feather_weights(tile_h, tile_w, options.overlap)
-    strip = _Strip(tile_h, width, writer)
-    grid = [(y0, x0) for y0 in ys for x0 in xs]
-
-    def start(index):
-        """Read a tile and hand it to the network; no job where the window holds no valid pixel."""
-        tracker.check()
-        y0, x0 = grid[index]
-        values, valid = source.read(x0, y0, tile_w, tile_h)
-        job = inference.submit(lambda: predictor.predict(fill_invalid(values, valid))) if valid.any() else None
-        return valid, job
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtm-inference") as inference:
-        ahead = start(0)
-        for index, (y0, x0) in enumerate(grid):
-            valid, job = ahead
-            elevation = job.result() if job else None
-            tracker.step()
-            if index + 1 < len(grid):
-                ahead = start(index + 1)
-            strip.add(x0, elevation, valid, weights)
-            if x0 == xs[-1]:  # the tile row is complete down to the next row's first line
-                next_y0 = ys[ys.index(y0) + 1] if y0 != ys[-1] else height
-                strip.write_and_shift(y0, next_y0 - y0)
-                source.release_cache()
-    return len(grid)
-
-
-class _Strip:
-    """One tile row of blending buffers, as wide as the raster: weighted sums, weights, validity."""
-
-    def __init__(self, height, width, writer):
-        self.total = np.zeros((height, width), np.float32)
-        self.weight_sum = np.zeros((height, width), np.float32)
-        self.valid = np.zeros((height, width), bool)
-        self.writer = writer
-        self.write_rows = max(1, WRITE_PIXELS // width)
-
-    def add(self, x0, elevation, valid, weights):
-        window = np.s_[:, x0:x0 + valid.shape[1]]
-        self.valid[window] |= valid
-        if elevation is None:
-            return
-        elevation += _offset_to_neighbours(elevation, self.total[window], self.weight_sum[window], valid)
-        elevation *= weights  # in place: the prediction is not needed unweighted
-        self.total[window] += elevation
-        self.weight_sum[window] += weights
-
-    def write_and_shift(self, y0, done):
-        """Write the first `done` rows (final: no later tile reaches them) and move the rest up."""
-        for first in range(0, done, self.write_rows):  # in bands of rows, so temporaries stay small
-            rows = np.s_[first:min(first + self.write_rows, done)]
-            covered = self.weight_sum[rows] > 0
-            blended = np.divide(self.total[rows], self.weight_sum[rows], out=np.zeros_like(self.total[rows]),
-                                where=covered)
-            self.writer.write(y0 + first, blended, self.valid[rows] & covered)
-        height = self.total.shape[0]
-        for buffer in (self.total, self.weight_sum, self.valid):
-            buffer[:height - done] = buffer[done:]
-            buffer[height - done:] = 0
+def _run_tiles(plan, executor, writer, tracker):
+    """Native resolution: every window inferred on its own by the executor, then blended (tile_blend)."""
+    try:
+        blend_plan(plan, executor.results(plan, tracker), writer, tracker)
+    finally:
+        executor.close()
+    return len(plan)
 
 
 def _run_single(source, predictor, writer, tracker):
@@ -180,21 +113,6 @@ def _run_single(source, predictor, writer, tracker):
     writer.write(0, predictor.predict(fill_invalid(values, valid)), valid)
     tracker.step()
     return 1
-
-
-def _offset_to_neighbours(elevation, total, weight_sum, valid):
-    """Weighted mean of (earlier blend − this tile) where earlier tiles wrote and this tile is valid.
-
-    With earlier = total / weight_sum, Σ w (earlier − e) / Σ w = (Σ total − Σ w e) / Σ w: whole-window
-    sums, no masked copies; pixels no earlier tile reached have w = total = 0 and drop out.
-    """
-    if not valid.all():
-        total, weight_sum = total * valid, weight_sum * valid
-    weights = weight_sum.sum(dtype=np.float64)
-    if weights == 0:
-        return 0.0
-    difference = total.sum(dtype=np.float64) - np.einsum("ij,ij->", weight_sum, elevation, dtype=np.float64)
-    return float(difference / weights)
 
 
 def _bin_edges(length, bins):
@@ -282,13 +200,14 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     if predictor.turn:
         log(f"Sun azimuth {options.sun_azimuth:g}° turned {predictor.turn:g}° clockwise to the model's "
             f"canonical {card.sun_azimuth_deg:g}°.")
-    tile_count = 3 if fit else (len(axis_starts(width, card.input_size, options.overlap))
-                                * len(axis_starts(height, card.input_size, options.overlap)))
-    tracker = _Progress(tile_count, progress, is_canceled)
+    plan = TilePlan(width, height, card.input_size, options.overlap)
+    tracker = _Progress(3 if fit else len(plan), progress, is_canceled)
     writer = AtomicDtmWriter(output_path, driver, ds, f"Estimated relief ({card.name})")
     try:
-        tiles = _run_fit(source, predictor, writer, tracker) if fit else \
-            _run_tiles(source, predictor, writer, options, tracker)
+        if fit or len(plan) == 1:  # one model run: nothing to blend
+            tiles = _run_fit(source, predictor, writer, tracker) if fit else _run_single(source, predictor, writer, tracker)
+        else:
+            tiles = _run_tiles(plan, InProcessExecutor(source, predictor), writer, tracker)
         height_metadata = heights.finish(writer, log, tracker.check)
         writer.commit({
             "DTM_MODEL": card.summary(), "DTM_PROVIDER": model.provider,

@@ -94,13 +94,16 @@ class AtomicDtmWriter:
         self.band.SetUnitType("m")
         self.stats = _no_statistics()
 
-    def write(self, y0, values, valid):
+    def write(self, y0, values, valid, statistics=True):
+        """Rows from y0, nodata where not valid; statistics=False for a draft a later pass rewrites."""
         if valid.all():  # the usual case: no masked copy needed
             rows = values.astype(np.float32, copy=False)
-            self._accumulate(rows)
+            if statistics:
+                self._accumulate(rows)
         else:
             rows = np.where(valid, values, np.float32(NODATA)).astype(np.float32, copy=False)
-            self._accumulate(rows[valid])
+            if statistics:
+                self._accumulate(rows[valid])
         self.band.WriteArray(rows, 0, y0)
         # Written rows are final: push them to disk and out of GDAL's block cache, so memory does
         # not grow with the raster's size.
@@ -125,6 +128,9 @@ class AtomicDtmWriter:
         for y0, values, valid in self.strips(check):
             values, valid = change(y0, values, valid)
             self.write(y0, values, valid)
+    def read(self, y0, rows):
+        """Rows already written (float32, nodata as NODATA), for a pass that rewrites them."""
+        return self.band.ReadAsArray(0, y0, self.ds.RasterXSize, rows).astype(np.float32, copy=False)
 
     def _accumulate(self, values):
         """Band statistics gathered while writing: no second pass over the finished file."""

@@ -47,10 +47,13 @@ def feather_weights(height, width, ramp):
 
     Weights never reach zero, so a pixel covered by one tile only keeps that tile's value exactly.
     """
-    def ramp_1d(n):
-        distance = np.minimum(np.arange(n), np.arange(n)[::-1]) + 0.5
-        return np.minimum(1.0, distance / max(ramp, 1)).astype(np.float32)
-    return np.outer(ramp_1d(height), ramp_1d(width))
+    return np.outer(feather_ramp(height, ramp), feather_ramp(width, ramp))
+
+
+def feather_ramp(length, ramp):
+    """One axis of feather_weights: rises linearly over `ramp` px from each end to 1."""
+    distance = np.minimum(np.arange(length), np.arange(length)[::-1]) + 0.5
+    return np.minimum(1.0, distance / max(ramp, 1)).astype(np.float32)
 
 
 def fill_invalid(values, valid):

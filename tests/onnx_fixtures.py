@@ -74,3 +74,11 @@ def wrong_rank(path):
 
 def without_card(path):
     return identity(path, card=None)
+
+
+def mean_removed(path, card=CARD):
+    """elevation = image − its own mean: every window comes out with a different constant offset."""
+    nodes = [helper.make_node("ReduceMean", ["image"], ["mean"], axes=[2, 3], keepdims=1),
+             helper.make_node("Sub", ["image", "mean"], ["elevation"])]
+    onnx.save(_model(nodes, [_io("image")], [_io("elevation")], card=card), path)
+    return path
