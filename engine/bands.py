@@ -41,7 +41,9 @@ def choose_bands(ds, band=None):
 class SingleBandSource:
     """Reads windows of a GDAL dataset as one float32 band in the model's input range, plus validity."""
 
-    def __init__(self, ds, band=None, input_range=(-1.0, 1.0)):
+    def __init__(self, ds, band=None, input_range=(-1.0, 1.0), value_range=None):
+        """value_range: the stretch another reader of this raster already measured (a cluster worker
+        reads windows with the client's stretch, so every window maps values the same way)."""
         self.ds = ds
         self.band_numbers, self.description = choose_bands(ds, band)
         self.bands = [ds.GetRasterBand(n) for n in self.band_numbers]
@@ -53,7 +55,7 @@ class SingleBandSource:
         self.palette = self._palette_luma()
         self.input_range = input_range
         self._whole = None
-        self.low, self.high = self._value_range()
+        self.low, self.high = value_range if value_range is not None else self._value_range()
 
     def _palette_luma(self):
         table = self.bands[0].GetColorTable() if len(self.bands) == 1 else None

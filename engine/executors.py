@@ -1,11 +1,46 @@
-"""Who infers a tile plan's windows.
+"""Who infers a tile plan's windows: this process (the default) or a Dask cluster.
 
 An executor's results(plan, tracker) yields (elevation, valid) for every window in plan order:
 elevation None where the window holds no valid pixel, valid None where every pixel is valid.
 """
+import re
 from concurrent.futures import ThreadPoolExecutor
 
+from .errors import EngineError
 from .tiling import fill_invalid
+
+DASK_INSTALL = "python3 -m pip install 'dask[distributed]'"
+_LOCAL = re.compile(r"local:(\d+)$")
+_ADDRESS = re.compile(r"(tcp|tls)://\S+$")
+
+
+def parse_scheduler(text):
+    """('local', workers) for 'local:N', ('address', text) for 'tcp://…' or 'tls://…'."""
+    local = _LOCAL.match(text)
+    if local and int(local.group(1)) >= 1:
+        return "local", int(local.group(1))
+    if _ADDRESS.match(text):
+        return "address", text
+    raise EngineError(f"DASK_SCHEDULER '{text}' is neither a scheduler address (tcp://host:port or "
+                      "tls://host:port) nor local:N (a cluster of N worker processes on this machine).")
+
+
+def import_distributed(scheduler):
+    """dask.distributed, or an error that says how to install it (Dask is optional)."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise EngineError(f"DASK_SCHEDULER '{scheduler}' needs Dask, which is not installed here ({exc}). "
+                          f"Install it with `{DASK_INSTALL}` in the Python that runs the engine (and on "
+                          "every worker), or leave DASK_SCHEDULER empty to run in this process.") from None
+    return distributed
+
+
+def check_scheduler(scheduler):
+    """Fail before any work if a scheduler is asked for but malformed or Dask is missing."""
+    if scheduler:
+        parse_scheduler(scheduler)
+        import_distributed(scheduler)
 
 
 def infer_window(predictor, values, valid):
@@ -45,3 +80,11 @@ class InProcessExecutor:
     def close(self):
         pass
 
+
+def open_executor(options, input_path, source, predictor, log):
+    """The executor options.scheduler names: none → this process; 'local:N' or an address → Dask."""
+    if not options.scheduler:
+        return InProcessExecutor(source, predictor)
+    from .dask_executor import DaskExecutor, TileHeights  # optional dependency: imported only when asked for
+    return DaskExecutor(options, input_path, (source.low, source.high),
+                        TileHeights(predictor.gain, predictor.offset), log)

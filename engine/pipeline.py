@@ -6,7 +6,7 @@ import numpy as np
 
 from .bands import SingleBandSource
 from .errors import Cancelled, EngineError
-from .executors import InProcessExecutor
+from .executors import check_scheduler, open_executor
 from .heights import check_height_options, plan_heights
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
 from .runtime import open_model
@@ -34,6 +34,7 @@ class EstimateOptions:
     graph_optimization: str = None   # onnxruntime graph optimisation level; None: the model card's choice
     heights: str = "range"           # range | pixel_size | reference (engine/heights.py)
     reference_dem: str = None        # GDAL path of the reference DEM, for heights="reference"
+    scheduler: str = None            # Dask scheduler address or local:N for tile mode; None: this process
 
 
 @dataclass
@@ -80,6 +81,7 @@ def _check_options(options):
     if options.sun_azimuth is not None and not np.isfinite(options.sun_azimuth):
         raise EngineError("SUN_AZIMUTH must be a finite number of degrees.")
     check_height_options(options.heights, options.reference_dem)
+    check_scheduler(options.scheduler)
 
 
 class _Progress:
@@ -204,10 +206,11 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     tracker = _Progress(3 if fit else len(plan), progress, is_canceled)
     writer = AtomicDtmWriter(output_path, driver, ds, f"Estimated relief ({card.name})")
     try:
-        if fit or len(plan) == 1:  # one model run: nothing to blend
+        if fit or len(plan) == 1:  # one model run: nothing to distribute
             tiles = _run_fit(source, predictor, writer, tracker) if fit else _run_single(source, predictor, writer, tracker)
         else:
-            tiles = _run_tiles(plan, InProcessExecutor(source, predictor), writer, tracker)
+            executor = open_executor(options, input_path, source, predictor, log)
+            tiles = _run_tiles(plan, executor, writer, tracker)
         height_metadata = heights.finish(writer, log, tracker.check)
         writer.commit({
             "DTM_MODEL": card.summary(), "DTM_PROVIDER": model.provider,

@@ -17,6 +17,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 
@@ -91,6 +92,12 @@ it is finer than the cells it is fitted on, bilinear otherwise). Needed for HEIG
 <dt><b>Elevation min / max</b> (ELEVATION_MIN, ELEVATION_MAX)</dt>
 <dd>HEIGHTS=range only: the range the DTM is mapped onto. The default 0–39,586 m follows the JMARS
 convention (the full Mars relief range, Hellas floor to Olympus Mons summit).</dd>
+<dt><b>Dask scheduler</b> (DASK_SCHEDULER, advanced, optional)</dt>
+<dd>Empty (default): the windows are inferred in QGIS's process. <i>tcp://host:port</i> (or
+<i>tls://host:port</i>): a running Dask scheduler whose workers infer the windows (they need this
+plugin's engine, the model and the input at the same paths; see the README); <i>local:N</i>: N
+worker processes on this machine. Needs the Python package <tt>dask[distributed]</tt>. Progress and
+cancellation reach the workers; the output is written only once complete.</dd>
 <dt><b>DTM</b> (OUTPUT)</dt>
 <dd>The output raster (GeoTIFF by default), written all-or-nothing. When loaded it is named
 "&lt;input&gt; DTM", styled with an elevation colour ramp, with a hillshade layer of it above.</dd>
@@ -130,6 +137,7 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
     REFERENCE_DEM = "REFERENCE_DEM"
     ELEVATION_MIN = "ELEVATION_MIN"
     ELEVATION_MAX = "ELEVATION_MAX"
+    DASK_SCHEDULER = "DASK_SCHEDULER"
     OUTPUT = "OUTPUT"
     PROVIDER = "PROVIDER"
     MODEL_NAME = "MODEL_NAME"
@@ -203,6 +211,11 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
                                                      defaultValue=default)
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(parameter)
+        scheduler = QgsProcessingParameterString(
+            self.DASK_SCHEDULER, tr("Dask scheduler (tcp://host:port or local:N; empty: this process)"),
+            defaultValue="", optional=True)
+        scheduler.setFlags(scheduler.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(scheduler)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("DTM")))
         self.addOutput(QgsProcessingOutputString(self.PROVIDER, tr("onnxruntime provider that ran the model")))
         self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, tr("Model (name, version, architecture)")))
@@ -290,6 +303,7 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
             reference_dem=self._reference_path,
             elevation_min=self.parameterAsDouble(parameters, self.ELEVATION_MIN, context),
             elevation_max=self.parameterAsDouble(parameters, self.ELEVATION_MAX, context),
+            scheduler=self.parameterAsString(parameters, self.DASK_SCHEDULER, context).strip() or None,
         )
 
     def processAlgorithm(self, parameters, context, feedback):

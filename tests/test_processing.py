@@ -395,7 +395,7 @@ def test_parameter_contract(qgis_app):
     assert alg.displayName() == "Estimate DTM"
     names = [p.name() for p in alg.parameterDefinitions()]
     assert names == ["INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "LARGE_RASTER",
-                     "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "OUTPUT"]
+                     "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "DASK_SCHEDULER", "OUTPUT"]
     enums = {"MODEL": (["pix2pixcc", "mrfed"], "pix2pixcc"), "DEVICE": (["auto", "cpu", "gpu"], "auto"),
              "LARGE_RASTER": (["tile", "fit"], "tile"), "HEIGHTS": (["range", "pixel_size", "reference"], "range")}
     for name, (options, default) in enums.items():
@@ -408,6 +408,9 @@ def test_parameter_contract(qgis_app):
     assert alg.parameterDefinition("BAND").parentLayerParameterName() == "INPUT"
     assert alg.parameterDefinition("ELEVATION_MIN").defaultValue() == 0
     assert alg.parameterDefinition("ELEVATION_MAX").defaultValue() == 39586
+    scheduler = alg.parameterDefinition("DASK_SCHEDULER")
+    assert scheduler.flags() & scheduler.FlagAdvanced and scheduler.flags() & scheduler.FlagOptional
+    assert not scheduler.defaultValue()
     assert alg.parameterDefinition("OUTPUT").defaultFileExtension() == "tif"
     assert not alg.flags() & QgsProcessingAlgorithm.FlagNoThreading
     assert {"OUTPUT", "PROVIDER", "MODEL_NAME", "TILES"} <= {o.name() for o in alg.outputDefinitions()}
