@@ -207,6 +207,8 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     writer = AtomicDtmWriter(output_path, driver, ds, f"Estimated relief ({card.name})")
     try:
         if fit or len(plan) == 1:  # one model run: nothing to distribute
+            if options.scheduler:
+                log("One model run: it runs in this process, not on the Dask cluster.")
             tiles = _run_fit(source, predictor, writer, tracker) if fit else _run_single(source, predictor, writer, tracker)
         else:
             executor = open_executor(options, input_path, source, predictor, log)

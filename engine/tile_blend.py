@@ -64,25 +64,27 @@ class OffsetField:
         self.plan = plan
         self.offsets = offsets.reshape(plan.rows, plan.columns)
         self.present = has_prediction.reshape(plan.rows, plan.columns).astype(np.float64)
-        self.row_ramp = feather_ramp(plan.tile_h, plan.overlap).astype(np.float64)
-        self.column_ramp = feather_ramp(plan.tile_w, plan.overlap).astype(np.float64)
+        self.row_ramp = feather_ramp(plan.tile_h, plan.overlap)
+        self.column_ramp = feather_ramp(plan.tile_w, plan.overlap)
         self._profiles = {}
 
     def _column_profiles(self, row):
         """(Σ_k c_k ramp_k(x), Σ_k ramp_k(x)) across the raster for window row `row`."""
         if row not in self._profiles:
-            numerator, denominator = np.zeros(self.plan.width), np.zeros(self.plan.width)
+            numerator, denominator = np.zeros(self.plan.width, np.float32), np.zeros(self.plan.width, np.float32)
             for column, x0 in enumerate(self.plan.xs):
                 if self.present[row, column]:
                     span = np.s_[x0:x0 + self.plan.tile_w]
-                    numerator[span] += self.offsets[row, column] * self.column_ramp
+                    numerator[span] += np.float32(self.offsets[row, column]) * self.column_ramp
                     denominator[span] += self.column_ramp
             self._profiles[row] = numerator, denominator
         return self._profiles[row]
 
     def rows(self, y0, y1):
         """The offset field on rows y0..y1 (float32); 0 where no window with a prediction reaches."""
-        numerator, denominator = np.zeros((y1 - y0, self.plan.width)), np.zeros((y1 - y0, self.plan.width))
+        # float32, like the DTM: the field is smooth and its values are the offsets' size
+        numerator = np.zeros((y1 - y0, self.plan.width), np.float32)
+        denominator = np.zeros((y1 - y0, self.plan.width), np.float32)
         for row, start in enumerate(self.plan.ys):
             top, bottom = max(y0, start), min(y1, start + self.plan.tile_h)
             if top >= bottom:
@@ -93,8 +95,7 @@ class OffsetField:
             denominator[top - y0:bottom - y0] += ramp * column_denominator
         for row in [r for r in self._profiles if self.plan.ys[r] + self.plan.tile_h <= y1]:
             del self._profiles[row]  # window rows above this band are done with
-        return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)\
-            .astype(np.float32)
+        return np.divide(numerator, denominator, out=numerator, where=denominator > 0)
 
 
 def add_offsets(plan, offsets, has_prediction, writer, tracker):
@@ -117,4 +118,5 @@ def blend_plan(plan, results, writer, tracker):
         tracker.step()
         ledger.record(index, elevation, valid)  # first: the strip weights the prediction in place
         strip.add(index, elevation, valid)
+    del strip  # its buffers are written out: free them before the second pass allocates its own
     add_offsets(plan, ledger.solve(), ledger.has_prediction, writer, tracker)
