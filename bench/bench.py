@@ -2,7 +2,7 @@
 
 Every case runs in a fresh subprocess so its peak resident memory is its own.
 Usage: python -m bench.bench [--models pix2pixcc mrfed] [--sizes 2048 4096 8192] [--threads 0 1 2]
-       [--device cpu|gpu] [--out bench/results]   (run from the repository root; writes results.json and results.md)
+       [--device cpu|gpu] [--windows-size 4096] [--scheduler local:2] [--solve-windows 10000] [--out bench/results]   (run from the repository root; writes results.json and results.md)
 """
 import argparse
 import json
@@ -144,6 +144,52 @@ def case_engine(model_path, raster, mode, threads, device="cpu"):
     return {"seconds": seconds, "tiles": report.tiles, "startup_s": startup, "network_s": sum(network_seconds)}
 
 
+def case_windows(model_path, raster, scheduler, device="cpu"):
+    """Tile mode's windows per second in this process (scheduler '') or on Dask ('local:2'): the steady
+    rate between the first and the last window back, so session and cluster start-up stay apart."""
+    from dtm_estimator.engine import EstimateOptions, estimate_dtm
+    options = EstimateOptions(model_path, device=device, scheduler=scheduler or None)
+    out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
+    back = []
+    start = time.perf_counter()
+    report = estimate_dtm(raster, out, options, progress=lambda percent: back.append(time.perf_counter()))
+    seconds = time.perf_counter() - start
+    os.remove(out)
+    return {"windows": report.tiles, "seconds": seconds, "first_window_s": back[0] - start,
+            "windows_per_s": (len(back) - 1) / (back[-1] - back[0])}
+
+
+def case_offset_solve(windows):
+    """The least-squares offset solve for a square plan of about `windows` windows, with known offsets
+    put into the overlap sums as a 1024² window's record() would; also record()'s own cost per window."""
+    import numpy as np
+    from dtm_estimator.engine.offsets import OverlapLedger
+    from dtm_estimator.engine.tile_plan import TilePlan
+    side = int(round(windows ** 0.5))
+    start = time.perf_counter()
+    plan = TilePlan(896 * side + 128, 896 * side + 128, 1024, 128)
+    plan_seconds = time.perf_counter() - start
+    ledger = OverlapLedger(plan)
+    truth = np.random.default_rng(0).normal(0, 100, len(plan))
+    first, second = plan.pairs()
+    ledger.count[:] = 128 * 1024
+    ledger.first_sum[:] = ledger.count * -truth[first]  # window k predicts the common level − truth[k]
+    ledger.second_sum[:] = ledger.count * -truth[second]
+    ledger.has_prediction[:] = True
+    start = time.perf_counter()
+    offsets = ledger.solve()
+    solve_seconds = time.perf_counter() - start
+    record = OverlapLedger(plan)
+    elevation, times = np.random.default_rng(1).random((1024, 1024), np.float32), []
+    for index in range(side + 1, side + 21):  # interior windows: 8 neighbours each
+        started = time.perf_counter()
+        record.record(index, elevation, None)
+        times.append(time.perf_counter() - started)
+    return {"windows": len(plan), "pairs": len(first), "plan_s": plan_seconds, "solve_s": solve_seconds,
+            "max_error": float(np.abs(offsets - (truth - truth[0])).max()),
+            "record_ms": 1000 * statistics.median(times)}
+
+
 def peak_rss_mib():
     """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across fork+exec)."""
     line = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
@@ -173,11 +219,16 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="gpu: the engine's GPU provider (CUDA); the CPU-only variant table is skipped")
+    parser.add_argument("--windows-size", type=int, default=4096,
+                        help="raster size for the windows/s cases (in-process and on a Dask cluster)")
+    parser.add_argument("--scheduler", default="local:2", help="Dask cluster for the windows/s case ('' skips it)")
+    parser.add_argument("--solve-windows", type=int, default=10000, help="plan size for the offset solve case")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="dtm-bench-")
-    rasters = {size: make_raster(os.path.join(scratch, f"r{size}.tif"), size) for size in [1024] + args.sizes}
+    rasters = {size: make_raster(os.path.join(scratch, f"r{size}.tif"), size)
+               for size in sorted({1024, args.windows_size, *args.sizes})}
     rows = []
     for name in args.models:
         model = name if name.endswith(".onnx") else os.path.join(ROOT, "models", f"{name}.onnx")
@@ -194,19 +245,41 @@ def main():
                     result = run_case("engine", model_path=model, raster=rasters[size], mode=mode,
                                       threads=threads, device=args.device)
                     row[f"{mode}_{size}"] = dict(result, mpix_per_s=size * size / 1e6 / result["seconds"])
+            for scheduler in ("", args.scheduler) if sweep else ():
+                result = run_case("windows", model_path=model, raster=rasters[args.windows_size],
+                                  scheduler=scheduler, device=args.device)
+                row[f"windows_{scheduler or 'in-process'}"] = result
             if sweep and args.device == "cpu":
                 row["variants"] = {v: run_case("variant", model_path=model, raster=rasters[1024], variant=v,
                                             repeats=args.repeats)
                                    for v in VARIANTS}
             rows.append(row)
             print(json.dumps(row), flush=True)
+    solve = run_case("offset_solve", windows=args.solve_windows)
+    print(json.dumps(solve), flush=True)
     where = f"{machine()}, provider {', '.join(sorted({row['provider'] for row in rows}))}"
     with open(os.path.join(args.out, "results.json"), "w") as handle:
-        json.dump({"machine": where, "rows": rows}, handle, indent=1)
-    table = markdown(rows, args.sizes)
+        json.dump({"machine": where, "rows": rows, "offset_solve": solve}, handle, indent=1)
+    table = markdown(rows, args.sizes) + "\n\n" + windows_markdown(rows, args.windows_size, args.scheduler, solve)
     with open(os.path.join(args.out, "results.md"), "w") as handle:
         handle.write(f"Machine: {where}\n\n{table}\n")
     print(table)
+
+
+def windows_markdown(rows, size, scheduler, solve):
+    """Windows per second in this process and on the Dask cluster, and the offset solve."""
+    lines = [f"Tile mode on {size}², windows per second between the first and the last window back "
+             "(start-up apart: session, and for Dask the cluster), whole run in brackets:", "",
+             f"| model | windows | in-process windows/s (run s) | {scheduler} windows/s (run s) |", "|---|---|---|---|"]
+    for row in rows:
+        cases = [row.get(f"windows_{name}") for name in ("in-process", scheduler)]
+        if all(cases):
+            lines.append(f"| {row['model']} | {cases[0]['windows']} | " + " | ".join(
+                f"{case['windows_per_s']:.2f} ({case['seconds']:.1f})" for case in cases) + " |")
+    lines += ["", f"Offset solve: {solve['windows']} windows, {solve['pairs']} overlapping pairs: plan "
+              f"{solve['plan_s']:.3f} s, solve {solve['solve_s']:.3f} s (largest error on known offsets "
+              f"{solve['max_error']:.1e}); recording one 1024² window's overlap sums {solve['record_ms']:.2f} ms."]
+    return "\n".join(lines)
 
 
 def machine():
