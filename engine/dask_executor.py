@@ -17,7 +17,7 @@ import threading
 import uuid
 
 from .bands import SingleBandSource
-from .errors import Cancelled, EngineError
+from .errors import EngineError
 from .executors import import_distributed, infer_window, parse_scheduler
 from .pipeline import TilePredictor
 from .raster_io import open_input
@@ -104,7 +104,12 @@ class DaskExecutor:
         if kind == "local":
             self.cluster = self._local_cluster(target)
             self.options = dataclasses.replace(options, threads=options.threads or max(1, os.cpu_count() // target))
-        self.client = self._connect(self.cluster or target)
+        try:
+            self.client = self._connect(self.cluster or target)
+        except EngineError:
+            if self.cluster is not None:
+                self.cluster.close()
+            raise
 
     def _local_cluster(self, workers):
         _use_python_for_worker_processes()
@@ -173,16 +178,19 @@ class DaskExecutor:
                  f"model on {', '.join(providers)}.")
 
     def _wait(self, future, index, tracker):
-        while True:
+        """The window's result, cancellation checked while it runs. Not future.result(timeout): a timeout
+        that cuts a transfer short leaves the future cancelled."""
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        while not done.wait(POLL_SECONDS):
             tracker.check()
-            try:
-                return future.result(timeout=POLL_SECONDS)
-            except (EngineError, Cancelled):
-                raise
-            except TimeoutError:  # not done yet: look at cancellation again
-                continue
-            except Exception as exc:  # noqa: BLE001 - a worker's exception or a lost worker
-                raise EngineError(f"Window {index} failed on the Dask cluster: {type(exc).__name__}: {exc}") from None
+        tracker.check()
+        try:
+            return future.result()
+        except EngineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a worker's exception or a lost worker
+            raise EngineError(f"Window {index} failed on the Dask cluster: {type(exc).__name__}: {exc}") from None
 
     def close(self):
         self.client.close()
