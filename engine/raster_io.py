@@ -92,18 +92,17 @@ class AtomicDtmWriter:
         self.band.SetNoDataValue(NODATA)
         self.band.SetDescription(description)
         self.band.SetUnitType("m")
+        self._draft = None
         self.stats = _no_statistics()
 
-    def write(self, y0, values, valid, statistics=True):
-        """Rows from y0, nodata where not valid; statistics=False for a draft a later pass rewrites."""
+    def write(self, y0, values, valid):
+        """Final rows from y0, nodata where not valid."""
         if valid.all():  # the usual case: no masked copy needed
             rows = values.astype(np.float32, copy=False)
-            if statistics:
-                self._accumulate(rows)
+            self._accumulate(rows)
         else:
             rows = np.where(valid, values, np.float32(NODATA)).astype(np.float32, copy=False)
-            if statistics:
-                self._accumulate(rows[valid])
+            self._accumulate(rows[valid])
         self.band.WriteArray(rows, 0, y0)
         # Written rows are final: push them to disk and out of GDAL's block cache, so memory does
         # not grow with the raster's size.
@@ -128,9 +127,23 @@ class AtomicDtmWriter:
         for y0, values, valid in self.strips(check):
             values, valid = change(y0, values, valid)
             self.write(y0, values, valid)
-    def read(self, y0, rows):
-        """Rows already written (float32, nodata as NODATA), for a pass that rewrites them."""
-        return self.band.ReadAsArray(0, y0, self.ds.RasterXSize, rows).astype(np.float32, copy=False)
+
+    def write_draft(self, y0, values, valid):
+        """Rows of a first pass that a later one rewrites with write(): kept in a raw float32 file beside
+        the output (plain reads and writes cost less than GeoTIFF blocks; removed with the output's
+        temporary file), nodata as NODATA."""
+        if self._draft is None:
+            self._draft = open(self.temp_path + ".draft", "w+b")
+        rows = values if valid.all() else np.where(valid, values, np.float32(NODATA))
+        self._draft.seek(y0 * self.ds.RasterXSize * 4)
+        self._draft.write(np.ascontiguousarray(rows, dtype=np.float32))
+
+    def read_draft(self, y0, rows):
+        values = np.empty((rows, self.ds.RasterXSize), np.float32)
+        self._draft.seek(y0 * self.ds.RasterXSize * 4)
+        if self._draft.readinto(values) != values.nbytes:
+            raise EngineError(f"The draft of rows {y0}…{y0 + rows - 1} beside the output is incomplete.")
+        return values
 
     def _accumulate(self, values):
         """Band statistics gathered while writing: no second pass over the finished file."""
@@ -170,6 +183,9 @@ class AtomicDtmWriter:
 
     def discard(self):
         self.ds = self.band = None
-        for path in (self.temp_path, self.temp_path + ".aux.xml"):
+        if self._draft is not None:
+            self._draft.close()
+            self._draft = None
+        for path in (self.temp_path, self.temp_path + ".aux.xml", self.temp_path + ".draft"):
             if os.path.exists(path):
                 os.remove(path)

@@ -1,17 +1,16 @@
 """Feathered blending of a tile plan in two passes over the output, with flat memory.
 
 The blend is linear in the per-window offsets: Σ w_i (p_i + c_i) / Σ w_i = Σ w_i p_i / Σ w_i +
-Σ w_i c_i / Σ w_i. Pass one blends the raw predictions strip by strip into the (temporary) output as
-windows arrive, while the offsets are still unknown; pass two, once they are solved, reads the output
-back in bands of rows and adds the smooth offset field, which needs only the weights and the offsets.
+Σ w_i c_i / Σ w_i. Pass one blends the raw predictions strip by strip into a draft beside the output as
+windows arrive, while the offsets are still unknown; pass two, once they are solved, reads the draft
+back in bands of rows, adds the smooth offset field, which needs only the weights and the offsets, and
+writes the output.
 """
 import numpy as np
 
 from .offsets import OverlapLedger
-from .raster_io import NODATA
+from .raster_io import NODATA, STRIP_PIXELS  # STRIP_PIXELS: pixels blended and written at once
 from .tiling import feather_ramp
-
-WRITE_PIXELS = 2 ** 21  # pixels blended and written at once (whole rows, at least one)
 
 
 class RawBlendStrip:
@@ -23,7 +22,7 @@ class RawBlendStrip:
         self.total = np.zeros((plan.tile_h, plan.width), np.float32)
         self.weight_sum = np.zeros((plan.tile_h, plan.width), np.float32)
         self.valid = np.zeros((plan.tile_h, plan.width), bool)
-        self.write_rows = max(1, WRITE_PIXELS // plan.width)
+        self.write_rows = max(1, STRIP_PIXELS // plan.width)
 
     def add(self, index, elevation, valid):
         """Blend in one window (valid None: all valid); windows must come in plan order."""
@@ -46,7 +45,7 @@ class RawBlendStrip:
             covered = self.weight_sum[rows] > 0
             blended = np.divide(self.total[rows], self.weight_sum[rows], out=np.zeros_like(self.total[rows]),
                                 where=covered)
-            self.writer.write(y0 + first, blended, self.valid[rows] & covered, statistics=False)
+            self.writer.write_draft(y0 + first, blended, self.valid[rows] & covered)
         height = self.total.shape[0]
         for buffer in (self.total, self.weight_sum, self.valid):
             buffer[:height - done] = buffer[done:]
@@ -54,60 +53,65 @@ class RawBlendStrip:
 
 
 class OffsetField:
-    """Σ w_i c_i / Σ w_i over the windows with a prediction, for any band of rows.
+    """Σ w_i c_i / Σ w_i over the windows with a prediction, added to any band of rows.
 
-    Weights are separable (a row ramp times a column ramp), so each window row's contribution is its
-    row ramp times a column profile Σ_k c_k ramp_k(x); profiles are built once per window row.
+    Weights are separable (a row ramp times a column ramp), so a window row contributes its row ramp
+    times a column profile Σ_k c_k ramp_k(x), built once per window row. Where one window row alone
+    covers a raster row (all but the overlaps) its ramp cancels out: the field there is the same
+    profile ratio on every row, added by broadcasting.
     """
 
     def __init__(self, plan, offsets, has_prediction):
         self.plan = plan
-        self.offsets = offsets.reshape(plan.rows, plan.columns)
-        self.present = has_prediction.reshape(plan.rows, plan.columns).astype(np.float64)
+        self.offsets = offsets.reshape(plan.rows, plan.columns).astype(np.float32)
+        self.present = has_prediction.reshape(plan.rows, plan.columns)
         self.row_ramp = feather_ramp(plan.tile_h, plan.overlap)
         self.column_ramp = feather_ramp(plan.tile_w, plan.overlap)
         self._profiles = {}
 
-    def _column_profiles(self, row):
-        """(Σ_k c_k ramp_k(x), Σ_k ramp_k(x)) across the raster for window row `row`."""
+    def _profile(self, row):
+        """(Σ_k c_k ramp_k(x), Σ_k ramp_k(x), their ratio) across the raster for window row `row`."""
         if row not in self._profiles:
             numerator, denominator = np.zeros(self.plan.width, np.float32), np.zeros(self.plan.width, np.float32)
             for column, x0 in enumerate(self.plan.xs):
                 if self.present[row, column]:
                     span = np.s_[x0:x0 + self.plan.tile_w]
-                    numerator[span] += np.float32(self.offsets[row, column]) * self.column_ramp
+                    numerator[span] += self.offsets[row, column] * self.column_ramp
                     denominator[span] += self.column_ramp
-            self._profiles[row] = numerator, denominator
+            ratio = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+            self._profiles[row] = numerator, denominator, ratio
         return self._profiles[row]
 
-    def rows(self, y0, y1):
-        """The offset field on rows y0..y1 (float32); 0 where no window with a prediction reaches."""
-        # float32, like the DTM: the field is smooth and its values are the offsets' size
-        numerator = np.zeros((y1 - y0, self.plan.width), np.float32)
-        denominator = np.zeros((y1 - y0, self.plan.width), np.float32)
-        for row, start in enumerate(self.plan.ys):
-            top, bottom = max(y0, start), min(y1, start + self.plan.tile_h)
-            if top >= bottom:
+    def add_to(self, values, y0):
+        """Add the field, in place, to `values`: the raster's rows from y0 on (float32, the DTM's type)."""
+        y1, tile_h = y0 + values.shape[0], self.plan.tile_h
+        covering = [(row, start) for row, start in enumerate(self.plan.ys) if start < y1 and start + tile_h > y0]
+        edges = sorted({y0, y1} | {min(max(edge, y0), y1) for _, start in covering for edge in (start, start + tile_h)})
+        for top, bottom in zip(edges, edges[1:]):
+            rows = [(row, start) for row, start in covering if start <= top and bottom <= start + tile_h]
+            part = values[top - y0:bottom - y0]
+            if len(rows) == 1:
+                part += self._profile(rows[0][0])[2]
                 continue
-            ramp = self.row_ramp[top - start:bottom - start, None]
-            column_numerator, column_denominator = self._column_profiles(row)
-            numerator[top - y0:bottom - y0] += ramp * column_numerator
-            denominator[top - y0:bottom - y0] += ramp * column_denominator
-        for row in [r for r in self._profiles if self.plan.ys[r] + self.plan.tile_h <= y1]:
+            numerator, denominator = np.zeros(part.shape, np.float32), np.zeros(part.shape, np.float32)
+            for row, start in rows:
+                ramp = self.row_ramp[top - start:bottom - start, None]
+                numerator += ramp * self._profile(row)[0]
+                denominator += ramp * self._profile(row)[1]
+            part += np.divide(numerator, denominator, out=numerator, where=denominator > 0)
+        for row in [r for r in self._profiles if self.plan.ys[r] + tile_h <= y1]:
             del self._profiles[row]  # window rows above this band are done with
-        return np.divide(numerator, denominator, out=numerator, where=denominator > 0)
 
 
 def add_offsets(plan, offsets, has_prediction, writer, tracker):
     """Pass two: add the offset field to the raw blend already in the output, band by band of rows."""
     field = OffsetField(plan, offsets, has_prediction)
-    band_rows = max(1, WRITE_PIXELS // plan.width)
+    band_rows = max(1, STRIP_PIXELS // plan.width)
     for y0 in range(0, plan.height, band_rows):
         tracker.check()
-        y1 = min(y0 + band_rows, plan.height)
-        raw = writer.read(y0, y1 - y0)
+        raw = writer.read_draft(y0, min(band_rows, plan.height - y0))
         valid = raw != NODATA
-        raw += field.rows(y0, y1)
+        field.add_to(raw, y0)
         writer.write(y0, raw, valid)
 
 
