@@ -132,6 +132,20 @@ def test_tile_mode_blends_without_seams(tmp_path, identity_model, blur_model):
     assert step[:, [b for b in borders if b < step.shape[1]]].mean() < 2.0 * step.mean()
 
 
+def test_a_raster_up_to_the_whole_window_limit_runs_as_one_window(tmp_path, identity_model):
+    """1300 × 700 px is beyond the model's 1024 but within WHOLE_WINDOW_MAX: one window, no seams;
+    lit from 315° its turned canvas (1414 px) still fits, while 1500² turned by 45° (2121 px) tiles."""
+    image = byte_image(700, 1300, seed=8)
+    for azimuth in (None, 315.0):
+        values, _, _, report = run(tmp_path, identity_model, image, sun_azimuth=azimuth, name=f"one{azimuth}.tif")
+        assert report.tiles == 1
+    values, _, _, report = run(tmp_path, identity_model, image, name="exact.tif")
+    np.testing.assert_allclose(values, image * 4.0, atol=1e-2)
+    square = byte_image(1500, 1500, seed=9)
+    assert run(tmp_path, identity_model, square, name="straight.tif")[3].tiles == 1
+    assert run(tmp_path, identity_model, square, sun_azimuth=315.0, name="turned.tif")[3].tiles == 4
+
+
 def test_fit_mode_scales_down_and_back(tmp_path, identity_model):
     image = byte_image(1200, 2600, seed=5)
     values, _, ds, report = run(tmp_path, identity_model, image, large_raster="fit")
@@ -152,7 +166,7 @@ def test_sun_azimuth_turn_and_its_undoing_keep_every_pixel_in_place(tmp_path, id
 
 
 def test_cancellation_leaves_no_file(tmp_path, identity_model):
-    image = byte_image(1500, 1500)
+    image = byte_image(1600, 1600)
     source = write_raster(str(tmp_path / "in.tif"), image)
     output = tmp_path / "out.tif"
     output.write_bytes(b"previous result")

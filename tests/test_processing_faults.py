@@ -181,7 +181,7 @@ def test_existing_output_survives_a_failed_and_a_cancelled_run(processing, ident
     from qgis.core import QgsProcessingException
     with pytest.raises(QgsProcessingException):
         run(processing, INPUT=constant, MODEL_FILE=identity_model, OUTPUT=str(out))
-    big = write_raster(str(tmp_path / "big.tif"), byte_image(1500, 1500))
+    big = write_raster(str(tmp_path / "big.tif"), byte_image(1600, 1600))
     with pytest.raises(QgsProcessingException):
         run(processing, recording_feedback(cancel_after=1), INPUT=big, MODEL_FILE=identity_model, OUTPUT=str(out))
     assert out.read_bytes() == b"yesterday's DTM"

@@ -95,7 +95,7 @@ def test_reference_that_misses_the_input_is_refused(processing, pixel_model, tmp
 
 
 def test_range_pixel_model_in_tile_mode_spans_the_range(processing, pixel_model, tmp_path):
-    image = byte_image(1100, 1300, seed=25)
+    image = byte_image(1100, 1600, seed=25)
     src = write_raster(str(tmp_path / "large.tif"), image, wkt=utm_wkt(), geotransform=UTM)
     out = str(tmp_path / "dtm.tif")
     result = processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "OUTPUT": out})
