@@ -63,8 +63,8 @@ to the model's training sun direction (its card's canonical azimuth: 270°, ligh
 the bundled models) before inference and the DTM turned back. Leave empty if the image is already lit
 from that direction.</dd>
 <dt><b>Large rasters</b> (LARGE_RASTER)</dt>
-<dd><i>tile</i> (default): native resolution, overlapping model-sized tiles cross-faded into one
-seamless DTM; <i>fit</i>: like JMARS, the whole image is scaled down to the model size, inferred
+<dd><i>tile</i> (default): native resolution; a raster up to about 1536 px a side runs as one window,
+larger ones as overlapping model-sized tiles cross-faded into one seamless DTM; <i>fit</i>: like JMARS, the whole image is scaled down to the model size, inferred
 once and the DTM scaled back up (fast, coarse).</dd>
 <dt><b>Heights</b> (HEIGHTS)</dt>
 <dd><i>range</i> (default): the JMARS convention; every value lies between elevation min and max.
