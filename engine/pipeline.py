@@ -77,7 +77,7 @@ def window_size(card, width, height, turn):
     within WHOLE_WINDOW_MAX px, else the model's input size. A fully convolutional network given the
     whole raster sees all its context at once, so no window gets its own regional tilt to reconcile
     (on the 1197 × 643 px Big Tujunga render lit from 315°, r 0.70 with two windows, 0.79 with one);
-    the cap keeps onnxruntime's memory near 2 GB (1536² for Pix2PixCC), and larger rasters tile."""
+    the cap keeps a run under about 2 GB (Pix2PixCC: 0.8 GB at 1024², 2.8 GB at 2048²); larger rasters tile."""
     angle = np.deg2rad(turn)
     cos, sin = abs(np.cos(angle)), abs(np.sin(angle))
     canvas = max(width * cos + height * sin, width * sin + height * cos)
