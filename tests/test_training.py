@@ -1,0 +1,41 @@
+"""The training loop and the export, end to end on a tiny corpus (skipped where PyTorch is not installed:
+CI installs only what the plugin and its tests need; `make setup-train` adds it)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from terrain.corpus import Dem, save_cache  # noqa: E402
+from dtm_estimator.engine import EstimateOptions, estimate_dtm, read_model_card  # noqa: E402
+from rasters import byte_image, utm_wkt, write_raster  # noqa: E402
+
+
+def tiny_corpus(path, seed):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:300, 0:300].astype(np.float64)
+    heights = 200 * np.sin(x / rng.uniform(15, 30)) * np.cos(y / rng.uniform(15, 30))
+    save_cache([Dem(f"earth/tiny{seed}", heights.astype(np.float32), 20.0, 20.0, False)], path)
+    return path
+
+
+def test_train_resume_and_export_give_a_pixel_unit_model_the_engine_runs(tmp_path):
+    from training import export, train
+    train_cache = tiny_corpus(str(tmp_path / "train.npz"), 0)
+    heldout_cache = tiny_corpus(str(tmp_path / "heldout.npz"), 1)
+    common = ["--model", "mrfed", "--out", str(tmp_path / "run"), "--crop", "128", "--batch", "2",
+              "--workers", "0", "--n-heldout", "2", "--corpus-cache", train_cache, "--heldout-cache", heldout_cache]
+    train.main(common + ["--minutes", "5", "--max-steps", "2"])
+    last = torch.load(str(tmp_path / "run" / "last.pt"), weights_only=False)
+    assert last["steps"] == 2 and (tmp_path / "run" / "last_optimiser.pt").exists()
+    train.main(common + ["--minutes", "5", "--max-steps", "3", "--resume", str(tmp_path / "run" / "last.pt")])
+    assert torch.load(str(tmp_path / "run" / "last.pt"), weights_only=False)["steps"] == 3
+    model = str(tmp_path / "mrfed.onnx")
+    export.main(["--checkpoint", str(tmp_path / "run" / "best.pt"), "--out", model,
+                 "--corpus-cache", train_cache, "--calibration-views", "2"])
+    card = read_model_card(model)
+    assert card.extra["height_units"] == "pixel" and card.input_multiple == 128
+    assert "amplitude_calibration" in card.extra
+    image = write_raster(str(tmp_path / "in.tif"), byte_image(200, 300, seed=2), wkt=utm_wkt())
+    report = estimate_dtm(image, str(tmp_path / "dtm.tif"), EstimateOptions(model, device="cpu",
+                                                                            heights="pixel_size"))
+    assert report.tiles == 1
