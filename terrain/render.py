@@ -163,31 +163,36 @@ class ViewSource:
     def sample(self, centre, angle, pixel_m, shape, flip, min_valid=0.0):
         """Heights (metres, NaN outside the valid area) on a rotated grid of `pixel_m` ground pixels;
         None when a coarse look finds less than `min_valid` of it valid (spares the full resampling)."""
-        coarse = self._coords(centre, angle, pixel_m, shape, flip, stride=16)
-        if min_valid and (ndimage.map_coordinates(self.pyramid[0][1], coarse[1], order=0) > 0.5).mean() < min_valid:
-            return None
-        (heights, weight), coords = self._coords(centre, angle, pixel_m, shape, flip)
+        if min_valid:
+            coarse = self._coords(centre, angle, pixel_m, shape, flip, level=0, stride=16)
+            if (ndimage.map_coordinates(self.pyramid[0][1], coarse, order=0) > 0.5).mean() < min_valid:
+                return None
+        level = self._level(pixel_m)
+        heights, weight = self.pyramid[level]
+        coords = self._coords(centre, angle, pixel_m, shape, flip, level)
         h = ndimage.map_coordinates(heights, coords, order=1, mode="constant", cval=0.0)
         w = ndimage.map_coordinates(weight, coords, order=1, mode="constant", cval=0.0)
         return np.where(w > 0.999, h, np.nan)
 
-    def _coords(self, centre, angle, pixel_m, shape, flip, stride=None):
-        """The pyramid level to read and the (row, col) source coordinates of every output pixel.
-        With `stride`: coordinates of every stride-th pixel at full resolution (level 0)."""
-        dem = self.dem
-        level = max(0, min(len(self.pyramid) - 1, int(math.floor(math.log2(max(pixel_m / dem.pixel_m, 1.0))))))
-        if stride:
-            level = 0
-        step_x, step_y = pixel_m / (dem.dx * 2 ** level), pixel_m / (dem.dy * 2 ** level)
-        rows, cols = np.mgrid[0:shape[0]:stride or 1, 0:shape[1]:stride or 1].astype(np.float64)
+    def _level(self, pixel_m):
+        """The coarsest pyramid level still finer than the view's pixel (area-averaged, then bilinear)."""
+        octaves = int(math.floor(math.log2(max(pixel_m / self.dem.pixel_m, 1.0))))
+        return max(0, min(len(self.pyramid) - 1, octaves))
+
+    def _coords(self, centre, angle, pixel_m, shape, flip, level, stride=1):
+        """(row, col) coordinates in pyramid `level` of every stride-th output pixel; `centre` is in
+        full-resolution pixels (a level-L pixel centre lies at (2^L − 1)/2 in level-0 pixels)."""
+        dem, scale = self.dem, 2 ** level
+        step_x, step_y = pixel_m / (dem.dx * scale), pixel_m / (dem.dy * scale)
+        rows, cols = np.mgrid[0:shape[0]:stride, 0:shape[1]:stride].astype(np.float64)
         rows -= (shape[0] - 1) / 2.0
         cols -= (shape[1] - 1) / 2.0
         if flip:
             cols = -cols
         cos, sin = math.cos(angle), math.sin(angle)
-        source_col = (cos * cols - sin * rows) * step_x + centre[1] / 2 ** level - 0.5 + 0.5 / 2 ** level
-        source_row = (sin * cols + cos * rows) * step_y + centre[0] / 2 ** level - 0.5 + 0.5 / 2 ** level
-        return self.pyramid[level], np.stack([source_row, source_col])
+        source_col = (cos * cols - sin * rows) * step_x + centre[1] / scale - 0.5 + 0.5 / scale
+        source_row = (sin * cols + cos * rows) * step_y + centre[0] / scale - 0.5 + 0.5 / scale
+        return np.stack([source_row, source_col])
 
 
 def _pool(a):
@@ -249,8 +254,8 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     target = np.where(valid, target - target[valid].mean(), 0.0)
     mask = valid.astype(np.float32)
     if window != (size, size):
-        image, _ = mirror_pad(image, size, size)
+        image, (top, left) = mirror_pad(image, size, size)
         target, _ = mirror_pad(target, size, size)
-        mask, (top, left) = mirror_pad(np.zeros(window, np.float32), size, size)
+        mask = np.zeros((size, size), np.float32)
         mask[top:top + window[0], left:left + window[1]] = valid
     return image, target.astype(np.float32), mask.astype(np.float32)
