@@ -56,10 +56,10 @@ def describe_network(arch, net):
             f"{2 ** net['levels']}), GroupNorm + ReLU, concatenated skips")
 
 
-def model_card(ck, ckpt_path, gain, calibration_views):
+def model_card(ck, ckpt_path, G, gain, calibration_views):
+    """The card's metadata_props for generator G trained as checkpoint `ck` records."""
     cfg = ck["config"]
     arch = cfg["model"]
-    G = N.build(arch, **cfg["net"])
     metrics = ck.get("metrics") or {}
     heldout = ""
     if metrics:
@@ -86,13 +86,14 @@ def model_card(ck, ckpt_path, gain, calibration_views):
                           "Lambert/Lunar-Lambert/Hapke with cast shadows, albedo, haze, blur, noise, 8-bit "
                           "(60 %), 30 % as small windows mirror-padded like the engine pads; targets height / "
                           f"pixel size; held out: {', '.join(cfg['heldout_sites'])}; never any validation DEM"),
-        "training": (f"{ck['steps']} steps, {ck['wall_s'] / 60:.1f} min wall, batch {cfg['batch']} x {cfg['crop']}px "
-                     f"(+ north-south mirror), AdamW lr {cfg['lr']} cosine, {cfg['hardware']}; "
+        "training": (f"{ck['steps']} steps, {ck['wall_s'] / 60:.1f} min wall, batch {cfg['batch']} x {cfg['crop']}px"
+                     f"{' (+ north-south mirror)' if cfg['flip_double'] else ''}, AdamW lr {cfg['lr']} cosine, "
+                     f"{cfg['hardware']}; "
                      f"{describe_network(arch, cfg['net'])}; loss {cfg['losses']} (multi-scale CC over pooling "
                      f"1-32, relative slope L1, log spread); command: {cfg['command']}{heldout}; "
                      f"checkpoint {os.path.basename(ckpt_path)}"),
     }
-    return G, props
+    return props
 
 
 def main(argv=None):
@@ -109,7 +110,7 @@ def main(argv=None):
     G.load_state_dict(ck["model"])
     G.eval()
     gain = spread_gain(G, data.load_dems("train", args.corpus_cache), args.calibration_views)
-    _, props = model_card(ck, args.checkpoint, gain, args.calibration_views)
+    props = model_card(ck, args.checkpoint, G, gain, args.calibration_views)
     W = SpreadCalibrated(G, gain).eval()  # output: height in pixel units, as the contract says
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

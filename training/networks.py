@@ -160,7 +160,7 @@ def masked_pearson(a, b, mask, eps=1e-6):
     return cov / ((w * a * a).sum(1).sqrt() * (w * b * b).sum(1).sqrt() + eps)
 
 
-def _pool(x, mask, factor):
+def masked_pool(x, mask, factor):
     """Mask-weighted average pooling of x, and the pooled mask."""
     weight = F.avg_pool2d(mask, factor)
     return F.avg_pool2d(x * mask, factor) / weight.clamp_min(1e-6), (weight > 0.5).float()
@@ -174,8 +174,8 @@ def multiscale_cc_loss(pred, target, mask, factors=(1, 2, 4, 8, 16, 32)):
         if factor == 1:
             p, t, m = pred, target, mask
         else:
-            p, m = _pool(pred, mask, factor)
-            t, _ = _pool(target, mask, factor)
+            p, m = masked_pool(pred, mask, factor)
+            t, _ = masked_pool(target, mask, factor)
         losses.append(1.0 - masked_pearson(p, t, m))
     return torch.stack(losses).mean(0)
 

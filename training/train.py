@@ -52,8 +52,8 @@ def evaluate(model, heldout, device, batch=8):
             p = model(x)
         p = p.float()
         rs.append(N.masked_pearson(p, t, m))
-        pc, mc = N._pool(p, m, 8)
-        tc, _ = N._pool(t, m, 8)
+        pc, mc = N.masked_pool(p, m, 8)
+        tc, _ = N.masked_pool(t, m, 8)
         coarse.append(N.masked_pearson(pc, tc, mc))
         spread.append(torch.exp(-N.amplitude_loss(p, t, m)))
     model.train()
@@ -126,7 +126,8 @@ def main(argv=None):
     train_dems = data.load_dems("train", args.corpus_cache)
     heldout_dems = data.load_dems("heldout", args.heldout_cache)
     cfg = dict(model=args.model, net=NET_CONFIGS[args.model], height_units="pixel", crop=args.crop,
-               batch=args.batch, lr=args.lr, seed=args.seed, losses=LOSS_WEIGHTS, command=command,
+               batch=args.batch, flip_double=args.flip_double, lr=args.lr, seed=args.seed, losses=LOSS_WEIGHTS,
+               command=command,
                hardware=hardware_string(device), train_sites=[d.name for d in train_dems],
                heldout_sites=[d.name for d in heldout_dems])
     step, t0, best_r = 0, time.time(), -2.0
