@@ -47,19 +47,22 @@ def average_onto_grid(image_path, dem_path, factor=1):
     return warped.GetRasterBand(1).ReadAsArray().astype(np.float64)
 
 
-def shading_fit(truth, image, pixel, azimuth, elevation):
-    """Pearson r of the gdaldem hillshade of `truth` (NaN filled by the nearest value for shading only,
-    scored where valid) with the image, lit from (azimuth, elevation)."""
-    from terrain.render import fill_nearest
-    shade = gdal_hillshade_array(fill_nearest(truth), azimuth, elevation, pixel)
-    return pearson(crop(np.where(np.isfinite(truth), shade, np.nan)), crop(image))
+def shading_fit(filled, valid, image, pixel, azimuth, elevation):
+    """Pearson r of the gdaldem hillshade of `filled` (the truth with NaN filled by the nearest value,
+    for shading only) with `image` (already cropped), scored where the truth is `valid`, lit from
+    (azimuth, elevation)."""
+    shade = gdal_hillshade_array(filled, azimuth, elevation, pixel)
+    return pearson(crop(np.where(valid, shade, np.nan)), image)
 
 
 def estimate_sun(truth, image, pixel):
     """(azimuth, elevation, r): the sun whose hillshade of the truth best matches the image; every
     ELEVATIONS × 5° azimuths, then 1° azimuths within ±5° of the best."""
+    from terrain.render import fill_nearest
+    filled, valid, image = fill_nearest(truth), np.isfinite(truth), crop(image)  # once, not per sun
+
     def best(azimuths):
-        fits = [(shading_fit(truth, image, pixel, a, e), a, e) for a in azimuths for e in ELEVATIONS]
+        fits = [(shading_fit(filled, valid, image, pixel, a, e), a, e) for a in azimuths for e in ELEVATIONS]
         return max(fits)
     r, azimuth, _ = best(np.arange(0.0, 360.0, COARSE_AZIMUTH_STEP))
     fine = (azimuth + np.arange(-COARSE_AZIMUTH_STEP, COARSE_AZIMUTH_STEP + 0.5, FINE_AZIMUTH_STEP)) % 360.0
