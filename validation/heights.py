@@ -47,13 +47,13 @@ def write_reference(scene, work):
                          nodata=float("nan"))
 
 
-def upsample_bilinear(reference_path, like_path):
-    """The reference bilinearly resampled onto the render's grid by gdal.Warp (NaN where no data)."""
-    like = gdal.Open(like_path)
-    t = like.GetGeoTransform()
-    bounds = (t[0], t[3] + t[5] * like.RasterYSize, t[0] + t[1] * like.RasterXSize, t[3])
-    warped = gdal.Warp("", reference_path, format="MEM", outputBounds=bounds, width=like.RasterXSize,
-                       height=like.RasterYSize, resampleAlg="bilinear", dstNodata=float("nan"))
+def upsample_bilinear(reference_path, scene):
+    """The reference bilinearly resampled by gdal.Warp onto the scene's grid, the grid scenes.render
+    writes (origin 0, 0, north up; NaN where no data)."""
+    rows, cols = scene.truth.shape
+    bounds = (0.0, -scene.dy * rows, scene.dx * cols, 0.0)
+    warped = gdal.Warp("", reference_path, format="MEM", outputBounds=bounds, width=cols, height=rows,
+                       resampleAlg="bilinear", dstNodata=float("nan"))
     return warped.GetRasterBand(1).ReadAsArray().astype(np.float64)
 
 
@@ -80,12 +80,12 @@ def evaluate_scene(scene, models, names, sun_cases, work, log):
     truth = scene.truth
     reference_path = write_reference(scene, work)
     truth_std = float(np.nanstd(crop(truth, BORDER)))
+    baseline = rmse(upsample_bilinear(reference_path, scene), truth)  # the same for every sun case
     log(f"{scene.dem}: {truth.shape[1]}×{truth.shape[0]} px of {scene.dx:.4g}×{scene.dy:.4g} m, reference "
         f"{FACTOR}× coarser; truth std {truth_std:.1f} m")
     cases = []
     for azimuth, altitude in sun_cases:
         image_path, _ = render(scene, work, azimuth, altitude)
-        baseline = rmse(upsample_bilinear(reference_path, image_path), truth)
         for model, name in zip(models, names):
             tied, tie = run_engine(model, image_path, work, azimuth, heights="reference",
                                    reference_dem=reference_path)
