@@ -11,10 +11,10 @@ import time
 from .errors import EngineError
 from .heights import HEIGHT_MODES
 from .models import BUNDLED_MODELS, DEFAULT_MODEL, bundled_model_path
-from .pipeline import DEFAULT_ELEVATION_RANGE, LARGE_RASTER_MODES, EstimateOptions, estimate_dtm
+from .pipeline import (DEFAULT_ELEVATION_RANGE, LARGE_RASTER_MODES, EstimateOptions, estimate_dtm, plan_windows,
+                       progress_steps)
 from .raster_io import open_input
 from .runtime import DEVICES, read_model_card
-from .tile_plan import TilePlan
 
 
 def parse_arguments(argv=None):
@@ -51,13 +51,10 @@ def options_from(arguments):
 
 
 def model_runs(input_path, options):
-    """How many model runs the engine's progress counts: the tile plan's windows, or fit mode's 3 steps."""
+    """How many model runs the engine's progress counts (pipeline's own plan for this input)."""
     ds = open_input(input_path)
-    width, height = ds.RasterXSize, ds.RasterYSize
-    size = read_model_card(options.model_path).input_size
-    if options.large_raster == "fit" and max(width, height) > size:
-        return 3
-    return len(TilePlan(width, height, size, options.overlap))
+    return progress_steps(*plan_windows(read_model_card(options.model_path), ds.RasterXSize, ds.RasterYSize,
+                                        options))
 
 
 class ProgressBar:

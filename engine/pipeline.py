@@ -86,6 +86,19 @@ def window_size(card, width, height, turn):
     return card.input_size
 
 
+def plan_windows(card, width, height, options):
+    """(fit, plan): whether fit mode scales this raster to the model input, and the tile plan of its
+    native-resolution windows (sized by window_size for the sun turn the options ask of this card)."""
+    fit = options.large_raster == "fit" and max(width, height) > card.input_size
+    turn = clockwise_turn(options.sun_azimuth, card.sun_azimuth_deg)
+    return fit, TilePlan(width, height, window_size(card, width, height, turn), options.overlap)
+
+
+def progress_steps(fit, plan):
+    """What the progress counts: fit mode's 3 steps (downsample, infer, upsample), or the plan's windows."""
+    return 3 if fit else len(plan)
+
+
 def _check_options(options):
     if options.large_raster not in LARGE_RASTER_MODES:
         raise EngineError(f"LARGE_RASTER must be one of {', '.join(LARGE_RASTER_MODES)}, "
@@ -210,15 +223,14 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     log(f"Inference with {card.summary()} on {model.provider}; input {source.description}, "
         f"{source.stretch_note()}.")
     width, height = ds.RasterXSize, ds.RasterYSize
-    fit = options.large_raster == "fit" and max(width, height) > card.input_size
+    fit, plan = plan_windows(card, width, height, options)
     # fit mode shows the model pixels max(width, height) / input_size times the input's
     heights = plan_heights(card, options, ds, max(width, height) / card.input_size if fit else 1.0, log)
     predictor = TilePredictor(model, options, heights)
     if predictor.turn:
         log(f"Sun azimuth {options.sun_azimuth:g}° turned {predictor.turn:g}° clockwise to the model's "
             f"canonical {card.sun_azimuth_deg:g}°.")
-    plan = TilePlan(width, height, window_size(card, width, height, predictor.turn), options.overlap)
-    tracker = _Progress(3 if fit else len(plan), progress, is_canceled)
+    tracker = _Progress(progress_steps(fit, plan), progress, is_canceled)
     writer = AtomicDtmWriter(output_path, driver, ds, f"Estimated relief ({card.name})")
     try:
         if fit or len(plan) == 1:  # one model run: nothing to distribute

@@ -50,3 +50,13 @@ def test_errors_are_one_plain_line_and_no_file(tmp_path, identity_model):
     bad_scheduler = cli(source, output, "--model-file", identity_model, "--scheduler", "localhost")
     assert bad_scheduler.returncode == 1 and "neither a scheduler address" in bad_scheduler.stderr
     assert sorted(os.listdir(tmp_path)) == ["in.tif"]
+
+
+def test_the_progress_bar_total_is_the_engines_plan(tmp_path, identity_model):
+    """A raster over the model's input size but within one window runs once: the bar must say so."""
+    from dtm_estimator.engine import EstimateOptions
+    from dtm_estimator.engine.__main__ import model_runs
+
+    source = write_raster(str(tmp_path / "in.tif"), byte_image(1200, 1300))
+    assert model_runs(source, EstimateOptions(model_path=identity_model)) == 1
+    assert model_runs(source, EstimateOptions(model_path=identity_model, large_raster="fit")) == 3
