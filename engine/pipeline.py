@@ -13,7 +13,7 @@ from .runtime import open_model
 from .sun import clockwise_turn, rotate_back, rotate_clockwise
 from .tile_blend import blend_plan
 from .tile_plan import TilePlan
-from .tiling import fill_invalid, mirror_pad, round_up
+from .tiling import bilinear_rows, fill_invalid, mirror_pad, round_up
 
 LARGE_RASTER_MODES = ("tile", "fit")
 DEFAULT_ELEVATION_RANGE = (0.0, 39586.0)
@@ -186,15 +186,12 @@ def _run_fit(source, predictor, writer, tracker):
     tracker.step()
     small_dtm = predictor.predict(fill_invalid(small, small_valid))
     tracker.step()
-    col_lo, col_hi, col_t = _linear_weights(width, small_w)
-    row_lo, row_hi, row_t = _linear_weights(height, small_h)
+    columns, all_rows = _linear_weights(width, small_w), _linear_weights(height, small_h)
     rows_per_chunk = max(1, FIT_CHUNK_PIXELS // width)
     for y0 in range(0, height, rows_per_chunk):
         tracker.check()
         y1 = min(y0 + rows_per_chunk, height)
-        t = row_t[y0:y1, None]
-        rows = small_dtm[row_lo[y0:y1]] * (1 - t) + small_dtm[row_hi[y0:y1]] * t
-        dtm = rows[:, col_lo] * (1 - col_t) + rows[:, col_hi] * col_t
+        dtm = bilinear_rows(small_dtm, tuple(w[y0:y1] for w in all_rows), columns)
         _, valid = source.read(0, y0, width, y1 - y0)
         source.release_cache()
         writer.write(y0, dtm, valid)

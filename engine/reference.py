@@ -20,7 +20,7 @@ from osgeo import gdal, osr
 from .errors import EngineError
 from .ground_pixel import ground_pixel, spatial_ref
 from .raster_io import open_input
-from .tiling import fill_invalid
+from .tiling import bilinear_rows, fill_invalid
 
 MIN_CELLS = 3  # per side: fewer reference pixels over the input leave no slopes to fit a gain on
 
@@ -99,13 +99,6 @@ def _centre_weights(length, cell, cells):
     return lower, np.minimum(lower + 1, cells - 1), position - lower
 
 
-def _upsample_rows(coarse, rows, columns):
-    """Bilinear values of a coarse grid at the input pixels of `rows` × all columns (NaN spreads)."""
-    (r0, r1, rt), (c0, c1, ct) = rows, columns
-    lines = coarse[r0] * (1 - rt)[:, None] + coarse[r1] * rt[:, None]
-    return lines[:, c0] * (1 - ct) + lines[:, c1] * ct
-
-
 class ReferenceTie:
     """A reference DEM warped onto the input's coarse grid, ready to tie a written DTM to it."""
 
@@ -155,8 +148,8 @@ class ReferenceTie:
 
         def blend(y0, values, valid):
             rows = tuple(w[y0:y0 + values.shape[0]] for w in all_rows)
-            reference = _upsample_rows(self.coarse, rows, columns)
-            detail = values - _upsample_rows(model_filled, rows, columns)
+            reference = bilinear_rows(self.coarse, rows, columns)
+            detail = values - bilinear_rows(model_filled, rows, columns)
             return reference + gain * detail, valid & np.isfinite(reference)
 
         writer.rewrite(blend, check)

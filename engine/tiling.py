@@ -56,6 +56,16 @@ def feather_ramp(length, ramp):
     return np.minimum(1.0, distance / max(ramp, 1)).astype(np.float32)
 
 
+def bilinear_rows(coarse, rows, columns):
+    """Bilinear values of a coarse grid at some fine rows × all fine columns (NaN spreads).
+
+    rows, columns: (lower index, upper index, weight of the upper) for each fine row and column.
+    """
+    (r0, r1, rt), (c0, c1, ct) = rows, columns
+    lines = coarse[r0] * (1 - rt)[:, None] + coarse[r1] * rt[:, None]
+    return lines[:, c0] * (1 - ct) + lines[:, c1] * ct
+
+
 def fill_invalid(values, valid):
     """Replace invalid pixels by their nearest valid neighbour, so masks do not print into the DTM."""
     if valid.all():
