@@ -108,28 +108,29 @@ class AtomicDtmWriter:
         # not grow with the raster's size.
         self.band.FlushCache()
 
-    def strips(self, check=None):
-        """The pixels written so far, as (first row, values, valid) in bands of whole rows; check() before
-        each band (it raises Cancelled to stop)."""
+    def strips(self, check=None, draft=False):
+        """The pixels written so far (draft: those of write_draft), as (first row, values, valid) in bands
+        of whole rows; check() before each band (it raises Cancelled to stop)."""
         width, height = self.ds.RasterXSize, self.ds.RasterYSize
         rows = max(1, STRIP_PIXELS // width)
         for y0 in range(0, height, rows):
             if check:
                 check()
-            values = self.band.ReadAsArray(0, y0, width, min(rows, height - y0))
+            count = min(rows, height - y0)
+            values = self._read_draft(y0, count) if draft else self.band.ReadAsArray(0, y0, width, count)
             yield y0, values, values != np.float32(NODATA)
 
-    def rewrite(self, change, check=None):
-        """A second pass over the whole output, strip by strip (memory stays flat): each strip's
-        (values, valid) becomes change(y0, values, valid); the statistics are gathered afresh; check()
-        before each strip may raise Cancelled."""
+    def rewrite(self, change, check=None, draft=False):
+        """A second pass over the whole output (draft: over the draft, into the output), strip by strip
+        (memory stays flat): each strip's (values, valid) becomes change(y0, values, valid); the
+        statistics are gathered afresh; check() before each strip may raise Cancelled."""
         self.stats = _no_statistics()
-        for y0, values, valid in self.strips(check):
+        for y0, values, valid in self.strips(check, draft):
             values, valid = change(y0, values, valid)
             self.write(y0, values, valid)
 
     def write_draft(self, y0, values, valid):
-        """Rows of a first pass that a later one rewrites with write(): kept in a raw float32 file beside
+        """Rows of a first pass that a later rewrite(draft=True) turns into the output: kept in a raw float32 file beside
         the output (plain reads and writes cost less than GeoTIFF blocks; removed with the output's
         temporary file), nodata as NODATA."""
         if self._draft is None:
@@ -138,7 +139,7 @@ class AtomicDtmWriter:
         self._draft.seek(y0 * self.ds.RasterXSize * 4)
         self._draft.write(np.ascontiguousarray(rows, dtype=np.float32))
 
-    def read_draft(self, y0, rows):
+    def _read_draft(self, y0, rows):
         values = np.empty((rows, self.ds.RasterXSize), np.float32)
         self._draft.seek(y0 * self.ds.RasterXSize * 4)
         if self._draft.readinto(values) != values.nbytes:

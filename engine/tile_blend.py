@@ -9,7 +9,7 @@ writes the output.
 import numpy as np
 
 from .offsets import OverlapLedger
-from .raster_io import NODATA, STRIP_PIXELS  # STRIP_PIXELS: pixels blended and written at once
+from .raster_io import STRIP_PIXELS  # pixels blended and written at once
 from .tiling import feather_ramp
 
 
@@ -104,15 +104,13 @@ class OffsetField:
 
 
 def add_offsets(plan, offsets, has_prediction, writer, tracker):
-    """Pass two: add the offset field to the raw blend already in the output, band by band of rows."""
+    """Pass two: the raw blend in the draft, plus the offset field, becomes the output, band by band of rows."""
     field = OffsetField(plan, offsets, has_prediction)
-    band_rows = max(1, STRIP_PIXELS // plan.width)
-    for y0 in range(0, plan.height, band_rows):
-        tracker.check()
-        raw = writer.read_draft(y0, min(band_rows, plan.height - y0))
-        valid = raw != NODATA
+
+    def add(y0, raw, valid):
         field.add_to(raw, y0)
-        writer.write(y0, raw, valid)
+        return raw, valid
+    writer.rewrite(add, tracker.check, draft=True)
 
 
 def blend_plan(plan, results, writer, tracker):
