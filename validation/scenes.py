@@ -126,29 +126,33 @@ def heldout_scenes(names=None, factors=None):
 
 
 # ---- files for gdaldem and the engine --------------------------------------------------------------
-def write_geotiff(path, array, dx, dy=None, dtype=gdal.GDT_Float32, nodata=None):
-    """A north-up GeoTIFF with dx × dy pixels, in a local CRS whose unit is the metre (which is how the
+def local_raster(array, dx, dy=None, dtype=gdal.GDT_Float32, nodata=None, path="", driver="MEM"):
+    """A north-up dataset of dx × dy pixels, in a local CRS whose unit is the metre (which is how the
     engine's HEIGHTS=pixel_size knows the pixel size of DEMs without real georeferencing)."""
-    ds = gdal.GetDriverByName("GTiff").Create(path, array.shape[1], array.shape[0], 1, dtype)
+    ds = gdal.GetDriverByName(driver).Create(path, array.shape[1], array.shape[0], 1, dtype)
     ds.SetGeoTransform((0.0, dx, 0.0, 0.0, 0.0, -(dy or dx)))
     ds.SetProjection(LOCAL_METRES_WKT)
     band = ds.GetRasterBand(1)
     if nodata is not None:
         band.SetNoDataValue(nodata)
     band.WriteArray(array)
-    ds.FlushCache()
+    return ds
+
+
+def write_geotiff(path, array, dx, dy=None, dtype=gdal.GDT_Float32, nodata=None):
+    """local_raster written to a GeoTIFF at `path`."""
+    local_raster(array, dx, dy, dtype, nodata, path, "GTiff").FlushCache()
     return path
 
 
 def render(scene, work, azimuth, altitude):
-    """gdaldem hillshade (Byte, computeEdges) of the scene's truth: (GeoTIFF path, image with NaN at
-    gdaldem's nodata 0, which it writes where the DEM is invalid)."""
+    """gdaldem hillshade (Byte, computeEdges) of the scene's truth, shaded from memory: (GeoTIFF path,
+    image with NaN at gdaldem's nodata 0, which it writes where the DEM is invalid)."""
     stem = os.path.join(work, f"{scene.dem.replace('/', '_')}_x{scene.factor}")
-    dem_path = write_geotiff(stem + "_dem.tif", scene.truth, scene.dx, scene.dy, nodata=float("nan"))
+    dem = local_raster(scene.truth, scene.dx, scene.dy, nodata=float("nan"))
     image_path = f"{stem}_az{azimuth:g}_alt{altitude:g}.tif"
-    gdal.DEMProcessing(image_path, dem_path, "hillshade", format="GTiff", azimuth=azimuth, altitude=altitude,
+    gdal.DEMProcessing(image_path, dem, "hillshade", format="GTiff", azimuth=azimuth, altitude=altitude,
                        computeEdges=True)
-    os.remove(dem_path)
     ds = gdal.Open(image_path)
     band = ds.GetRasterBand(1)
     if band.DataType != gdal.GDT_Byte:
