@@ -78,7 +78,8 @@ the lowest point. A raster without a CRS is refused: assign one first.
 <i>reference</i>: metres tied to a reference DEM. The reference is warped onto the input's grid; the
 DTM takes its long wavelengths from the reference and its detail finer than a reference pixel from the
 model, whose gain is fitted to the reference's slopes by least squares (gain, offset and residual are
-in the log and in the output's metadata). Where the reference has no data the DTM is nodata.
+in the log and in the output's metadata); averaged over each reference pixel, the DTM gives back the
+reference's value. Where the reference has no data the DTM is nodata.
 <i>pixel_size</i> and <i>reference</i> need a model with pixel-unit heights (card key
 <tt>height_units=pixel</tt>).<br>
 Example: a CTX image of a crater (6 m pixels, in a Mars equirectangular CRS) with the MOLA MEGDR
