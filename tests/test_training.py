@@ -39,3 +39,28 @@ def test_train_resume_and_export_give_a_pixel_unit_model_the_engine_runs(tmp_pat
     report = estimate_dtm(image, str(tmp_path / "dtm.tif"), EstimateOptions(model, device="cpu",
                                                                             heights="pixel_size"))
     assert report.tiles == 1
+
+
+def test_finetune_starts_a_new_phase_that_keeps_the_history(tmp_path):
+    from training import train
+    train_cache = tiny_corpus(str(tmp_path / "train.npz"), 0)
+    heldout_cache = tiny_corpus(str(tmp_path / "heldout.npz"), 1)
+    common = ["--model", "mrfed", "--batch", "1", "--workers", "0", "--n-heldout", "2",
+              "--corpus-cache", train_cache, "--heldout-cache", heldout_cache, "--minutes", "5"]
+    train.main(common + ["--out", str(tmp_path / "first"), "--crop", "128", "--max-steps", "2"])
+    first = torch.load(str(tmp_path / "first" / "last.pt"), weights_only=False)
+    train.main(common + ["--out", str(tmp_path / "second"), "--crop", "256", "--max-steps", "3", "--lr", "1e-4",
+                         "--finetune", str(tmp_path / "first" / "last.pt")])
+    second = torch.load(str(tmp_path / "second" / "last.pt"), weights_only=False)
+    assert second["steps"] == 3 and second["wall_s"] > first["wall_s"]
+    config = second["config"]
+    assert config["phase_start"]["step"] == 2 and config["crop"] == 256
+    assert config["hardware"].startswith(first["config"]["hardware"] + " for 2 steps, then ")
+    assert " ; fine-tuned: " in config["command"]
+    # the weights moved on from the checkpoint's: the fine-tune trained, it did not just copy
+    changed = [not torch.equal(second["model"][k], first["model"][k]) for k in first["model"]]
+    assert any(changed)
+    with pytest.raises(SystemExit, match="exclude each other"):
+        train.main(common + ["--out", str(tmp_path / "third"), "--crop", "128",
+                             "--finetune", str(tmp_path / "first" / "last.pt"),
+                             "--resume", str(tmp_path / "second" / "last.pt")])

@@ -85,7 +85,7 @@ def _atomic_save(obj, path):
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, choices=sorted(NET_CONFIGS))
-    ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget (total, when resuming)")
+    ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget (total, when resuming; of this phase, when fine-tuning)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
@@ -102,6 +102,9 @@ def parse_args(argv):
     ap.add_argument("--corpus-cache", default=None, help="npz of the training sites (python -m terrain.corpus)")
     ap.add_argument("--heldout-cache", default=None, help="npz of the held-out sites (--split heldout)")
     ap.add_argument("--resume", default=None, help="last.pt to continue (weights, optimiser, steps, wall time)")
+    ap.add_argument("--finetune", default=None,
+                    help="a checkpoint whose weights start a new phase: fresh optimiser, its own warm-up and "
+                         "cosine over --minutes, steps and wall time counted on from the checkpoint's")
     return ap.parse_args(argv)
 
 
@@ -131,6 +134,17 @@ def main(argv=None):
                hardware=hardware_string(device), train_sites=[d.name for d in train_dems],
                heldout_sites=[d.name for d in heldout_dems])
     step, t0, best_r = 0, time.time(), -2.0
+    if args.resume and args.finetune:
+        raise SystemExit("--resume and --finetune exclude each other")
+    if args.finetune:  # a new phase: its own schedule from here; steps, wall time and history carry on
+        ck = torch.load(args.finetune, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        step, t0 = ck["steps"], t0 - ck["wall_s"]
+        previous = ck["config"]
+        cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step)
+        cfg["command"] = previous["command"] + " ; fine-tuned: " + command
+        cfg["hardware"] = f"{previous['hardware']} for {step} steps, then {cfg['hardware']}"
+        log(f"fine-tuning from {args.finetune} (step {step}, {ck['wall_s'] / 60:.1f} min done)")
     if args.resume:
         ck = torch.load(args.resume, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
@@ -139,6 +153,9 @@ def main(argv=None):
         else:
             log(f"no {optimiser_path(args.resume)}: the optimiser starts afresh")
         step, t0, best_r = ck["steps"], t0 - ck["wall_s"], ck.get("best_r", best_r)
+        for key in ("phase_start", "hardware"):  # a resumed fine-tune keeps its schedule and history
+            if key in ck["config"]:
+                cfg[key] = ck["config"][key]
         cfg["command"] = ck["config"]["command"] + " ; resumed: " + command
         log(f"resumed from {args.resume} at step {step}, {ck['wall_s'] / 60:.1f} min done, best r {best_r:.4f}")
     log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
@@ -146,6 +163,7 @@ def main(argv=None):
     heldout = data.heldout_views(heldout_dems, args.crop, args.n_heldout)
     batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step))
     budget = args.minutes * 60.0
+    phase = cfg.get("phase_start", dict(wall_s=0.0, step=0))  # where the learning-rate schedule starts
 
     def save(path, metrics, with_optimiser=False):
         ck = dict(config=cfg, model=model.state_dict(), steps=step, wall_s=time.time() - t0, best_r=best_r,
@@ -165,14 +183,17 @@ def main(argv=None):
         return metrics
 
     sums, last_eval, data_wait = {}, time.time(), 0.0
-    while time.time() - t0 < budget and not (args.max_steps and step >= args.max_steps):
+    if args.finetune:
+        evaluate_and_keep_best()  # the starting point, on this run's held-out views
+        last_eval = time.time()
+    while time.time() - t0 - phase["wall_s"] < budget and not (args.max_steps and step >= args.max_steps):
         waited = time.time()
         x, t, m = (v.to(device, non_blocking=True) for v in next(batches))
         data_wait += time.time() - waited
         if args.flip_double:
             x, t, m = (torch.cat([v, v.flip(-2)]) for v in (x, t, m))
         for group in optimiser.param_groups:
-            group["lr"] = learning_rate(args.lr, time.time() - t0, budget, step)
+            group["lr"] = learning_rate(args.lr, time.time() - t0 - phase["wall_s"], budget, step - phase["step"])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             pred = model(x.contiguous(memory_format=torch.channels_last))
         loss, terms = losses(pred, t, m)
@@ -186,7 +207,7 @@ def main(argv=None):
         if step % args.log_every == 0:
             elapsed = time.time() - t0
             log(f"step {step} " + " ".join(f"{k} {float(v) / args.log_every:.4f}" for k, v in sums.items())
-                + f" s/step {elapsed / step:.3f} data_wait {data_wait / args.log_every:.3f} elapsed_min {elapsed / 60:.1f}")
+                + f" s/step {(elapsed - phase['wall_s']) / (step - phase['step']):.3f} data_wait {data_wait / args.log_every:.3f} elapsed_min {elapsed / 60:.1f}")
             sums, data_wait = {}, 0.0
         if time.time() - last_eval >= args.eval_minutes * 60:
             evaluate_and_keep_best()
