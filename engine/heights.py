@@ -130,6 +130,9 @@ class PixelSizeHeights:
         written = _written_range(writer)
         if written is not None:
             _affine(writer, check, 1.0, -written[0])
+        log("Note: one image fixes the relief's detail far better than its long wavelengths (regional tilts, "
+            "whole basins; README, 'Accuracy'). For heights compared over more than a few hundred pixels, tie "
+            "the DTM to a coarse DEM of the area with HEIGHTS=reference.")
         return {"DTM_HEIGHTS": self.mode, **self.metadata}
 
 

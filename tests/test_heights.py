@@ -98,7 +98,8 @@ def test_pixel_size_heights_are_model_units_times_the_ground_pixel(tmp_path, pix
     wkt, geotransform = {"utm": (utm_wkt(), UTM), "wgs84": (wgs84_wkt(), WGS84_40N),
                          "mars": (MARS_2015_WKT, MARS_GALE)}[crs]
     image = byte_image(200, 260, seed=4)
-    values, metadata, _ = estimate(tmp_path, image, pixel_model, wkt, geotransform, heights="pixel_size")
+    values, metadata, logged = estimate(tmp_path, image, pixel_model, wkt, geotransform, heights="pixel_size")
+    assert any("tie the DTM to a coarse DEM of the area with HEIGHTS=reference" in line for line in logged)
     ds = gdal.Open(write_raster(str(tmp_path / "grid.tif"), image, wkt=wkt, geotransform=geotransform))
     size = ground_pixel(ds).size_m
     expected = (model_input(image) - model_input(image).min()) * SCALE * size  # relief above the lowest point
