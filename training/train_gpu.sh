@@ -2,6 +2,8 @@
 # Both generators at once on one GPU machine (16 cores: 7 data workers each), from the packed corpus.
 #   python3 -m terrain.corpus --cache runs/corpus.npz; python3 -m terrain.corpus --split heldout --cache runs/heldout.npz
 #   training/train_gpu.sh MINUTES OUT [extra train.py options]
+#   FINETUNE='training/checkpoints/{model}_last.pt' training/train_gpu.sh ...: each model fine-tunes that
+#   checkpoint ({model} replaced by its name), e.g. with --crop 1024 --batch 4 --lr 3e-4
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=$1; out=$2; shift 2
@@ -10,8 +12,13 @@ logs=${LOGDIR:-$out}   # the processes' own output (tracebacks included)
 common=(--minutes "$minutes" --workers 7 --threads 2 --corpus-cache runs/corpus.npz --heldout-cache runs/heldout.npz
         --eval-minutes 2 --flip-double "$@")
 mkdir -p "$out" "$logs"
-$python -m training.train --model pix2pixcc --out "$out/pix2pixcc" "${common[@]}" > "$logs/pix2pixcc.out" 2>&1 &
-$python -m training.train --model mrfed --out "$out/mrfed" "${common[@]}" > "$logs/mrfed.out" 2>&1 &
+start() {  # MODEL
+    local from=()
+    if [[ -n "${FINETUNE:-}" ]]; then from=(--finetune "${FINETUNE//\{model\}/$1}"); fi
+    $python -m training.train --model "$1" --out "$out/$1" "${common[@]}" "${from[@]}" > "$logs/$1.out" 2>&1 &
+}
+start pix2pixcc
+start mrfed
 status=0
 for job in $(jobs -p); do wait "$job" || status=1; done
 tail -n 6 "$logs"/pix2pixcc.out "$logs"/mrfed.out
