@@ -55,7 +55,11 @@ def test_finetune_starts_a_new_phase_that_keeps_the_history(tmp_path):
     assert second["steps"] == 3 and second["wall_s"] > first["wall_s"]
     config = second["config"]
     assert config["phase_start"]["step"] == 2 and config["crop"] == 256
-    assert config["hardware"].startswith(first["config"]["hardware"] + " for 2 steps, then ")
+    assert config["phase_start"]["before"] == dict(batch=1, crop=128, lr=1e-3, hardware=first["config"]["hardware"])
+    from training.export import describe_phases
+    described = describe_phases(second)
+    assert described.startswith("2 steps, ") and "batch 1 x 128px" in described
+    assert "then fine-tuned 1 steps" in described and "batch 1 x 256px" in described and "lr 0.0001" in described
     assert " ; fine-tuned: " in config["command"]
     # the weights moved on from the checkpoint's: the fine-tune trained, it did not just copy
     changed = [not torch.equal(second["model"][k], first["model"][k]) for k in first["model"]]

@@ -56,6 +56,22 @@ def describe_network(arch, net):
             f"{2 ** net['levels']}), GroupNorm + ReLU, concatenated skips")
 
 
+def describe_phases(ck):
+    """Steps, wall time, batch, rate and hardware of the run, phase by phase where it was fine-tuned."""
+    cfg = ck["config"]
+    mirror = " (+ north-south mirror)" if cfg["flip_double"] else ""
+    phase = cfg.get("phase_start")
+    if not phase:
+        return (f"{ck['steps']} steps, {ck['wall_s'] / 60:.1f} min wall, batch {cfg['batch']} x {cfg['crop']}px"
+                f"{mirror}, AdamW lr {cfg['lr']} cosine, {cfg['hardware']}")
+    before = phase["before"]
+    return (f"{phase['step']} steps, {phase['wall_s'] / 60:.1f} min wall, batch {before['batch']} x "
+            f"{before['crop']}px, AdamW lr {before['lr']} cosine, {before['hardware']}; then fine-tuned "
+            f"{ck['steps'] - phase['step']} steps, {(ck['wall_s'] - phase['wall_s']) / 60:.1f} min wall, batch "
+            f"{cfg['batch']} x {cfg['crop']}px{mirror}, AdamW lr {cfg['lr']} cosine (fresh optimiser), "
+            f"{cfg['hardware']}")
+
+
 def model_card(ck, ckpt_path, G, gain, calibration_views):
     """The card's metadata_props for generator G trained as checkpoint `ck` records."""
     cfg = ck["config"]
@@ -86,9 +102,7 @@ def model_card(ck, ckpt_path, G, gain, calibration_views):
                           "Lambert/Lunar-Lambert/Hapke with cast shadows, albedo, haze, blur, noise, 8-bit "
                           "(60 %), 30 % as small windows mirror-padded like the engine pads; targets height / "
                           f"pixel size; held out: {', '.join(cfg['heldout_sites'])}; never any validation DEM"),
-        "training": (f"{ck['steps']} steps, {ck['wall_s'] / 60:.1f} min wall, batch {cfg['batch']} x {cfg['crop']}px"
-                     f"{' (+ north-south mirror)' if cfg['flip_double'] else ''}, AdamW lr {cfg['lr']} cosine, "
-                     f"{cfg['hardware']}; "
+        "training": (f"{describe_phases(ck)}; "
                      f"{describe_network(arch, cfg['net'])}; loss {cfg['losses']} (multi-scale CC over pooling "
                      f"1-32, relative slope L1, log spread); command: {cfg['command']}{heldout}; "
                      f"checkpoint {os.path.basename(ckpt_path)}"),

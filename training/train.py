@@ -141,9 +141,9 @@ def main(argv=None):
         model.load_state_dict(ck["model"])
         step, t0 = ck["steps"], t0 - ck["wall_s"]
         previous = ck["config"]
-        cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step)
+        cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step, before=dict(
+            batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"]))
         cfg["command"] = previous["command"] + " ; fine-tuned: " + command
-        cfg["hardware"] = f"{previous['hardware']} for {step} steps, then {cfg['hardware']}"
         log(f"fine-tuning from {args.finetune} (step {step}, {ck['wall_s'] / 60:.1f} min done)")
     if args.resume:
         ck = torch.load(args.resume, map_location=device, weights_only=False)
@@ -153,9 +153,8 @@ def main(argv=None):
         else:
             log(f"no {optimiser_path(args.resume)}: the optimiser starts afresh")
         step, t0, best_r = ck["steps"], t0 - ck["wall_s"], ck.get("best_r", best_r)
-        for key in ("phase_start", "hardware"):  # a resumed fine-tune keeps its schedule and history
-            if key in ck["config"]:
-                cfg[key] = ck["config"][key]
+        if "phase_start" in ck["config"]:  # a resumed fine-tune keeps its schedule and history
+            cfg["phase_start"] = ck["config"]["phase_start"]
         cfg["command"] = ck["config"]["command"] + " ; resumed: " + command
         log(f"resumed from {args.resume} at step {step}, {ck['wall_s'] / 60:.1f} min done, best r {best_r:.4f}")
     log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
