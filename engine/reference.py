@@ -181,13 +181,14 @@ class ReferenceTie:
         missing = self.coarse - gain * model
         width, height = self.ds.RasterXSize, self.ds.RasterYSize
         correction = cell_consistent(fill_invalid(missing, np.isfinite(missing)), (height, width), self.cell)
+        correction[~np.isfinite(self.coarse)] = np.nan  # spreads to every pixel that interpolates a hole
         columns = _centre_weights(width, self.cell, self.coarse.shape[1])
         all_rows = _centre_weights(height, self.cell, self.coarse.shape[0])
 
         def blend(y0, values, valid):
             rows = tuple(w[y0:y0 + values.shape[0]] for w in all_rows)
-            covered = np.isfinite(bilinear_rows(self.coarse, rows, columns))
-            return gain * values + bilinear_rows(correction, rows, columns), valid & covered
+            correction_rows = bilinear_rows(correction, rows, columns)
+            return gain * values + correction_rows, valid & np.isfinite(correction_rows)
 
         writer.rewrite(blend, check)
         return gain, offset, residual
