@@ -196,15 +196,11 @@ def write_float(path, values, wkt, geotransform, nodata=None):
 
 
 def box_average(values, factor):
-    rows, cols = values.shape[0] // factor, values.shape[1] // factor
-    return values[:rows * factor, :cols * factor].reshape(rows, factor, cols, factor).mean(axis=(1, 3))
-
-
-def cell_means(values, cell):
-    """Means over cell × cell blocks, the last row and column of blocks partial where the size says so."""
-    rows, cols = -(-values.shape[0] // cell), -(-values.shape[1] // cell)
-    return np.array([[values[cell * i:cell * i + cell, cell * j:cell * j + cell].mean() for j in range(cols)]
-                     for i in range(rows)])
+    """Means over factor × factor blocks, the last row and column of blocks partial where the size says so."""
+    rows, cols = -(-values.shape[0] // factor), -(-values.shape[1] // factor)
+    padded = np.full((rows * factor, cols * factor), np.nan)
+    padded[:values.shape[0], :values.shape[1]] = values
+    return np.nanmean(padded.reshape(rows, factor, cols, factor), axis=(1, 3))
 
 
 def test_reference_on_its_own_grid_recovers_gain_offset_and_truth(tmp_path, pixel_model):
@@ -226,11 +222,11 @@ def test_reference_output_averages_back_to_the_reference_in_every_cell(tmp_path,
     image, truth = truth_and_image(rows=403, cols=517, seed=6)  # partial cells on the south and east
     y, x = np.mgrid[0:403, 0:517]
     truth = truth + 40.0 * np.sin(x / 60.0) * np.cos(y / 45.0) + 0.3 * x  # relief the image does not show
-    coarse = cell_means(truth, 8)
+    coarse = box_average(truth, 8)
     reference = write_float(str(tmp_path / "ref.tif"), coarse, utm_wkt(), (UTM[0], 160.0, 0, UTM[3], 0, -160.0))
     values, metadata, _ = estimate(tmp_path, image, pixel_model, utm_wkt(), UTM, heights="reference",
                                    reference_dem=reference)
-    np.testing.assert_allclose(cell_means(values, 8), coarse.astype(np.float32), atol=2e-3)
+    np.testing.assert_allclose(box_average(values, 8), coarse.astype(np.float32), atol=2e-3)
     upsampled = gdal.Warp("", reference, format="MEM", outputBounds=(UTM[0], UTM[3] - 403 * 20,
                           UTM[0] + 517 * 20, UTM[3]), width=517, height=403, resampleAlg="bilinear").ReadAsArray()
     inner = np.s_[8:-8, 8:-8]
