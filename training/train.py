@@ -85,7 +85,8 @@ def _atomic_save(obj, path):
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, choices=sorted(NET_CONFIGS))
-    ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget (total, when resuming; of this phase, when fine-tuning)")
+    ap.add_argument("--minutes", type=float, required=True,
+                    help="wall-clock budget (total, when resuming; of this phase, when fine-tuning)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
@@ -136,26 +137,24 @@ def main(argv=None):
     step, t0, best_r = 0, time.time(), -2.0
     if args.resume and args.finetune:
         raise SystemExit("--resume and --finetune exclude each other")
-    if args.finetune:  # a new phase: its own schedule from here; steps, wall time and history carry on
-        ck = torch.load(args.finetune, map_location=device, weights_only=False)
+    if args.resume or args.finetune:  # weights, steps and wall time carry on from the checkpoint
+        ck = torch.load(args.resume or args.finetune, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
-        step, t0 = ck["steps"], t0 - ck["wall_s"]
-        previous = ck["config"]
+        step, t0, previous = ck["steps"], t0 - ck["wall_s"], ck["config"]
+    if args.finetune:  # a new phase: fresh optimiser, its own schedule from here
         cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step, before=dict(
             batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"]))
         cfg["command"] = previous["command"] + " ; fine-tuned: " + command
         log(f"fine-tuning from {args.finetune} (step {step}, {ck['wall_s'] / 60:.1f} min done)")
     if args.resume:
-        ck = torch.load(args.resume, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
         if os.path.exists(optimiser_path(args.resume)):
             optimiser.load_state_dict(torch.load(optimiser_path(args.resume), map_location=device))
         else:
             log(f"no {optimiser_path(args.resume)}: the optimiser starts afresh")
-        step, t0, best_r = ck["steps"], t0 - ck["wall_s"], ck.get("best_r", best_r)
-        if "phase_start" in ck["config"]:  # a resumed fine-tune keeps its schedule and history
-            cfg["phase_start"] = ck["config"]["phase_start"]
-        cfg["command"] = ck["config"]["command"] + " ; resumed: " + command
+        best_r = ck.get("best_r", best_r)
+        if "phase_start" in previous:  # a resumed fine-tune keeps its schedule and history
+            cfg["phase_start"] = previous["phase_start"]
+        cfg["command"] = previous["command"] + " ; resumed: " + command
         log(f"resumed from {args.resume} at step {step}, {ck['wall_s'] / 60:.1f} min done, best r {best_r:.4f}")
     log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
         f"train sites {len(train_dems)}, held-out {cfg['heldout_sites']}")
