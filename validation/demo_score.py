@@ -20,6 +20,7 @@ from osgeo import gdal
 
 from validation.metrics import detail_r, pearson
 from validation.pentland import pentland
+from validation.scenes import read_band
 
 gdal.UseExceptions()
 
@@ -45,13 +46,8 @@ class Raster:
     """Band 1 as float64 (NaN at nodata), its geotransform and the body's radius in metres."""
 
     def __init__(self, path):
-        ds = gdal.Open(path)
-        band = ds.GetRasterBand(1)
         self.path = path
-        self.values = band.ReadAsArray().astype(np.float64)
-        nodata = band.GetNoDataValue()
-        if nodata is not None:
-            self.values[self.values == nodata] = np.nan
+        self.values, ds = read_band(path)
         self.transform = ds.GetGeoTransform()
         srs = ds.GetSpatialRef()
         if srs is None or not srs.IsGeographic():

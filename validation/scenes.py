@@ -74,14 +74,9 @@ def at_factors(set_name, dem, truth, dx, dy, note, factors=None):
 
 
 # ---- the two sets of rendered DEMs ----------------------------------------------------------------
-def _read_band(path, scale=1.0):
+def _read_dem(path, scale=1.0):
     """Heights (NaN at nodata) and the pixel sides in metres (geotransform × scale)."""
-    ds = gdal.Open(path)
-    band = ds.GetRasterBand(1)
-    values = band.ReadAsArray().astype(np.float64)
-    nodata = band.GetNoDataValue()
-    if nodata is not None:
-        values[values == nodata] = np.nan
+    values, ds = read_band(path)
     transform = ds.GetGeoTransform()
     return values, abs(transform[1]) * scale, abs(transform[5]) * scale
 
@@ -92,9 +87,9 @@ def _mars_crop():
 
 
 VALIDATION_DEMS = {  # name: (reader, note)
-    "bigtujunga": (lambda: _read_band(os.path.join(DEM_DIR, "bigtujunga.tif")),
+    "bigtujunga": (lambda: _read_dem(os.path.join(DEM_DIR, "bigtujunga.tif")),
                    "30 m, WGS 84 / UTM 11N, int16 m"),
-    "srtm_boulder_creek": (lambda: _read_band(os.path.join(DEM_DIR, "srtm_boulder_creek.asc"), DEGREE_M),
+    "srtm_boulder_creek": (lambda: _read_dem(os.path.join(DEM_DIR, "srtm_boulder_creek.asc"), DEGREE_M),
                            f"3″ geographic, pixel = degrees × {DEGREE_M:g} m (not reprojected), nodata 0"),
     "mars_hirise_crop": (_mars_crop, f"HiRISE DTM crop, no georeferencing: a {MARS_CROP_PIXEL_M} m pixel"),
 }
@@ -126,6 +121,18 @@ def heldout_scenes(names=None, factors=None):
 
 
 # ---- files for gdaldem and the engine --------------------------------------------------------------
+def read_band(path):
+    """Band 1 of `path` as float64 with its nodata as NaN, and the open dataset (geotransform, CRS, type):
+    the one reader of validation's rasters."""
+    ds = gdal.Open(path)
+    band = ds.GetRasterBand(1)
+    values = band.ReadAsArray().astype(np.float64)
+    nodata = band.GetNoDataValue()
+    if nodata is not None:
+        values[values == nodata] = np.nan
+    return values, ds
+
+
 def local_raster(array, dx, dy=None, dtype=gdal.GDT_Float32, nodata=None, path="", driver="MEM"):
     """A north-up dataset of dx × dy pixels, in a local CRS whose unit is the metre (which is how the
     engine's HEIGHTS=pixel_size knows the pixel size of DEMs without real georeferencing)."""
@@ -153,11 +160,8 @@ def render(scene, work, azimuth, altitude):
     image_path = f"{stem}_az{azimuth:g}_alt{altitude:g}.tif"
     gdal.DEMProcessing(image_path, dem, "hillshade", format="GTiff", azimuth=azimuth, altitude=altitude,
                        computeEdges=True)
-    ds = gdal.Open(image_path)
-    band = ds.GetRasterBand(1)
-    if band.DataType != gdal.GDT_Byte:
-        raise RuntimeError(f"gdaldem hillshade wrote {gdal.GetDataTypeName(band.DataType)}, not Byte")
-    image = band.ReadAsArray().astype(np.float64)
-    if band.GetNoDataValue() is not None:
-        image[image == band.GetNoDataValue()] = np.nan
+    image, ds = read_band(image_path)
+    data_type = ds.GetRasterBand(1).DataType
+    if data_type != gdal.GDT_Byte:
+        raise RuntimeError(f"gdaldem hillshade wrote {gdal.GetDataTypeName(data_type)}, not Byte")
     return image_path, image

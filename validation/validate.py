@@ -38,7 +38,8 @@ from osgeo import gdal  # noqa: E402
 from validation.metrics import BORDER, HIGHER_IS_BETTER, METRICS, case_metrics, crop, relief_rmse  # noqa: E402
 from validation.pentland import gdal_hillshade_array, pentland, sign_check, synthetic_smooth_dem  # noqa: E402
 from validation.real_pairs import REAL_FACTORS, real_scenes  # noqa: E402
-from validation.scenes import MIN_COARSE_PIXELS, heldout_scenes, render, validation_scenes, write_geotiff  # noqa: E402
+from validation.scenes import (MIN_COARSE_PIXELS, heldout_scenes, read_band, render, validation_scenes,  # noqa: E402
+                               write_geotiff)  # noqa: E402
 from validation.units import engine_options, height_units, to_metres  # noqa: E402
 
 gdal.UseExceptions()
@@ -61,11 +62,7 @@ SET_TITLES = {"validation": "validation DEMs", "heldout": "held-out sites", "rea
 # models through the plugin's engine
 # ----------------------------------------------------------------------------------------------
 def read_prediction(path):
-    ds = gdal.Open(path)  # kept: a band outlives its dataset in GDAL's Python bindings only by crashing
-    band = ds.GetRasterBand(1)
-    values = band.ReadAsArray().astype(np.float64)
-    values[values == band.GetNoDataValue()] = np.nan  # the nodata value the engine declared
-    return values
+    return read_band(path)[0]  # NaN at the nodata value the engine declared
 
 
 class ModelRunner:
