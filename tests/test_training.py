@@ -55,7 +55,8 @@ def test_finetune_starts_a_new_phase_that_keeps_the_history(tmp_path):
     assert second["steps"] == 3 and second["wall_s"] > first["wall_s"]
     config = second["config"]
     assert config["phase_start"]["step"] == 2 and config["crop"] == 256
-    assert config["phase_start"]["before"] == dict(batch=1, crop=128, lr=1e-3, hardware=first["config"]["hardware"])
+    assert config["phase_start"]["before"] == dict(batch=1, crop=128, lr=1e-3, hardware=first["config"]["hardware"],
+                                                   head="heights")
     from training.export import describe_phases
     described = describe_phases(second)
     assert described.startswith("2 steps, ") and "batch 1 x 128px" in described
@@ -68,3 +69,52 @@ def test_finetune_starts_a_new_phase_that_keeps_the_history(tmp_path):
         train.main(common + ["--out", str(tmp_path / "third"), "--crop", "128",
                              "--finetune", str(tmp_path / "first" / "last.pt"),
                              "--resume", str(tmp_path / "second" / "last.pt")])
+
+
+def test_integrate_slopes_gives_back_the_heights_whose_differences_they_are():
+    from training.networks import integrate_slopes
+    heights = torch.randn(2, 1, 37, 52, dtype=torch.float64).cumsum(-1).cumsum(-2)  # rough, with long tilts
+    dx = torch.nn.functional.pad(heights[..., :, 1:] - heights[..., :, :-1], (0, 1))
+    dy = torch.nn.functional.pad(heights[..., 1:, :] - heights[..., :-1, :], (0, 0, 0, 1))
+    integrated = integrate_slopes(torch.cat([dx, dy], 1))
+    expected = heights - heights.mean(dim=(-2, -1), keepdim=True)
+    assert torch.allclose(integrated, expected, atol=1e-8 * float(heights.abs().max()))
+    # slopes that are no height's differences: the least-squares heights, orthogonal residual
+    rough = torch.randn(1, 2, 20, 24, dtype=torch.float64)
+    z = integrate_slopes(rough).requires_grad_(True)
+    residual = ((z[..., :, 1:] - z[..., :, :-1] - rough[:, :1, :, :-1]) ** 2).sum() + (
+        (z[..., 1:, :] - z[..., :-1, :] - rough[:, 1:, :-1, :]) ** 2).sum()
+    residual.backward()
+    assert float(z.grad.abs().max()) < 1e-9
+
+
+def test_a_slope_head_finetuned_from_a_heights_model_starts_where_it_was_and_exports(tmp_path):
+    from training import export, networks, train
+    train_cache = tiny_corpus(str(tmp_path / "train.npz"), 0)
+    heldout_cache = tiny_corpus(str(tmp_path / "heldout.npz"), 1)
+    common = ["--model", "mrfed", "--batch", "1", "--workers", "0", "--n-heldout", "2", "--crop", "128",
+              "--corpus-cache", train_cache, "--heldout-cache", heldout_cache, "--minutes", "5"]
+    train.main(common + ["--out", str(tmp_path / "heights"), "--max-steps", "1"])
+    heights_ck = torch.load(str(tmp_path / "heights" / "last.pt"), weights_only=False)
+    heights_model = networks.build("mrfed", **heights_ck["config"]["net"])
+    heights_model.load_state_dict(heights_ck["model"])
+    slopes_model = networks.build("mrfed", **dict(heights_ck["config"]["net"], head="slopes"))
+    assert train.load_matching_weights(slopes_model, heights_ck["model"]) == []  # the head is seeded, not fresh
+    image = torch.rand(1, 1, 128, 256) * 2 - 1
+    with torch.no_grad():
+        before = heights_model.eval()(image)
+        after = slopes_model.eval()(image)
+    assert torch.allclose(after, before - before.mean(), atol=1e-4 * float(before.abs().max()))
+
+    train.main(common + ["--out", str(tmp_path / "slopes"), "--max-steps", "2", "--head", "slopes",
+                         "--finetune", str(tmp_path / "heights" / "last.pt")])
+    model = str(tmp_path / "slopes.onnx")
+    export.main(["--checkpoint", str(tmp_path / "slopes" / "best.pt"), "--out", model,
+                 "--corpus-cache", train_cache, "--calibration-views", "2"])
+    card = read_model_card(model)
+    assert card.extra["output_head"].startswith("two slope fields") and card.extra["height_units"] == "pixel"
+    assert "fine-tuned with a slopes head in place of the heights head" in card.extra["training"]
+    image = write_raster(str(tmp_path / "in.tif"), byte_image(200, 300, seed=2), wkt=utm_wkt())
+    report = estimate_dtm(image, str(tmp_path / "dtm.tif"), EstimateOptions(model, device="cpu",
+                                                                            heights="pixel_size"))
+    assert report.tiles == 1

@@ -46,14 +46,22 @@ def spread_gain(G, dems, count, size=512, seed=2024):
     return float(np.median(ratios))
 
 
+def describe_head(net):
+    if net.get("head", "heights") == "slopes":
+        return ("two slope fields (x, y, pixel units) integrated to heights inside the graph by a least-squares "
+                "Neumann Poisson solve (DCT as matrix products)")
+    return "heights"
+
+
 def describe_network(arch, net):
+    head = "; slope head integrated by least squares" if net.get("head") == "slopes" else ""
     if arch == "pix2pixcc":
         return (f"Pix2PixCC generator n_gf={net['n_gf']}, {net['n_downsample']} stride-2 levels (to 1/"
                 f"{2 ** net['n_downsample']}), {net['n_residual']} residual blocks at the bottom and "
                 f"{net['n_mid_residual']} at 1/{2 ** net.get('mid_level', 3)}, channels capped at {net['max_ch']}, "
-                "encoder features added back at each scale, InstanceNorm + Mish")
+                f"encoder features added back at each scale, InstanceNorm + Mish{head}")
     return (f"MRFED widths = paper/{net['width_div']} capped at {net['max_ch']}, {net['levels']} levels (to 1/"
-            f"{2 ** net['levels']}), GroupNorm + ReLU, concatenated skips")
+            f"{2 ** net['levels']}), GroupNorm + ReLU, concatenated skips{head}")
 
 
 def describe_phases(ck):
@@ -65,8 +73,10 @@ def describe_phases(ck):
         return (f"{ck['steps']} steps, {ck['wall_s'] / 60:.1f} min wall, batch {cfg['batch']} x {cfg['crop']}px"
                 f"{mirror}, AdamW lr {cfg['lr']} cosine, {cfg['hardware']}")
     before = phase["before"]
+    head_before, head_now = before.get("head", "heights"), cfg["net"].get("head", "heights")
+    new_head = (f" with a {head_now} head in place of the {head_before} head" if head_now != head_before else "")
     return (f"{phase['step']} steps, {phase['wall_s'] / 60:.1f} min wall, batch {before['batch']} x "
-            f"{before['crop']}px, AdamW lr {before['lr']} cosine, {before['hardware']}; then fine-tuned "
+            f"{before['crop']}px, AdamW lr {before['lr']} cosine, {before['hardware']}; then fine-tuned{new_head} "
             f"{ck['steps'] - phase['step']} steps, {(ck['wall_s'] - phase['wall_s']) / 60:.1f} min wall, batch "
             f"{cfg['batch']} x {cfg['crop']}px{mirror}, AdamW lr {cfg['lr']} cosine (fresh optimiser), "
             f"{cfg['hardware']}")
@@ -91,6 +101,7 @@ def model_card(ck, ckpt_path, G, gain, calibration_views):
         "input_range": "-1,1",
         "output_range": NOMINAL_OUTPUT_RANGE,
         "height_units": "pixel",
+        "output_head": describe_head(cfg["net"]),
         "sun_azimuth_deg": "270",
         "training_gsd_m": "1",
         "license": "GPL-2.0-or-later",

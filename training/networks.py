@@ -7,6 +7,11 @@ Both predict height in pixel units (height / ground pixel size) and see the whol
 * MRFED (the seed paper's multi-scale residual fusion encoder-decoder): MRF blocks down to 1/128 and
   back with concatenated skips; GroupNorm instead of BatchNorm, so training and inference agree.
 Both are fully convolutional; H and W must be multiples of `multiple`.
+
+With `head="slopes"` either one predicts the two slope fields (∂z/∂x, ∂z/∂y, pixel units) instead of
+heights, and a fixed layer integrates them by least squares (SlopeIntegratingGenerator): the long
+wavelengths then follow from slopes seen locally, as in Pentland's and Frankot–Chellappa's global
+integration, instead of being guessed from context.
 """
 import torch
 import torch.nn as nn
@@ -108,9 +113,10 @@ class MRFBlock(nn.Module):
 class MRFED(nn.Module):
     """Paper widths (64, 128, 256, 512, 1024) divided by `width_div`, capped at `max_ch`, over `levels`."""
 
-    def __init__(self, in_ch=1, out_ch=1, width_div=8, levels=7, max_ch=128):
+    def __init__(self, in_ch=1, out_ch=1, width_div=8, levels=7, max_ch=128, head_kernel=1):
         super().__init__()
-        self.config = dict(in_ch=in_ch, out_ch=out_ch, width_div=width_div, levels=levels, max_ch=max_ch)
+        self.config = dict(in_ch=in_ch, out_ch=out_ch, width_div=width_div, levels=levels, max_ch=max_ch,
+                           head_kernel=head_kernel)
         self.multiple = 2 ** levels
         w = [min(64 // width_div * 2 ** i, max_ch) for i in range(levels)]
         self.enc = nn.ModuleList([MRFBlock(in_ch if i == 0 else w[i - 1], w[i]) for i in range(levels)])
@@ -118,7 +124,7 @@ class MRFED(nn.Module):
         self.dec = nn.ModuleList([MRFBlock(w[-1], w[-2], up=True)]
                                  + [MRFBlock(2 * w[i], w[i - 1], up=True) for i in range(levels - 2, 0, -1)]
                                  + [MRFBlock(2 * w[0], w[0], up=True)])
-        self.head = nn.Conv2d(w[0], out_ch, 1)  # linear output
+        self.head = nn.Conv2d(w[0], out_ch, head_kernel, padding=head_kernel // 2)  # linear output
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.xavier_normal_(m.weight)
@@ -135,12 +141,73 @@ class MRFED(nn.Module):
         return self.head(self.dec[-1](x))
 
 
-def build(name, **kw):
+# ---- slope integration ----------------------------------------------------------------------------
+def dct_basis(n, like):
+    """Orthonormal DCT-II matrix [n, n] and the Neumann Laplacian's eigenvalues 2 − 2cos(πk/n), built from
+    n at run time (so an exported graph keeps dynamic H and W)."""
+    k = torch.arange(n, dtype=like.dtype, device=like.device)
+    basis = torch.cos(torch.pi * (k[None, :] + 0.5) * k[:, None] / n)
+    scale = torch.where(k == 0, torch.sqrt(1.0 / (k * 0 + n)), torch.sqrt(2.0 / (k * 0 + n)))
+    return basis * scale[:, None], 2.0 - 2.0 * torch.cos(torch.pi * k / n)
+
+
+def integrate_slopes(slopes):
+    """Least-squares heights [N,1,H,W] (mean 0) whose forward differences best match slopes [N,2,H,W]
+    (x then y; the last column of x and last row of y have no partner pixel and are ignored).
+    Solves the Neumann Poisson equation with the DCT as dense matrix products: exportable to ONNX and
+    exact for slopes that are differences of a height field."""
+    p, q = slopes[:, :1], slopes[:, 1:2]
+    height, width = p.shape[-2], p.shape[-1]
+    p = torch.cat([p[..., :, :-1], p[..., :, -1:] * 0], -1)
+    q = torch.cat([q[..., :-1, :], q[..., -1:, :] * 0], -2)
+    divergence = (torch.cat([p[..., :, :1] * 0, p[..., :, :-1]], -1) - p
+                  + torch.cat([q[..., :1, :] * 0, q[..., :-1, :]], -2) - q)  # Dᵀ(p, q)
+    rows, row_eig = dct_basis(height, p)
+    cols, col_eig = dct_basis(width, p)
+    eig = row_eig[:, None] + col_eig[None, :]
+    spectrum = rows @ divergence @ cols.T
+    spectrum = torch.where(eig > 0, spectrum / torch.where(eig > 0, eig, eig + 1), spectrum * 0)  # DC → 0
+    return rows.T @ spectrum @ cols
+
+
+class SlopeIntegratingGenerator(nn.Module):
+    """A generator with a two-channel slope head, followed by integrate_slopes: outputs heights."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        self.multiple = backbone.multiple
+
+    def forward(self, x):
+        return integrate_slopes(self.backbone(x).float())
+
+
+@torch.no_grad()
+def seed_slope_head(slope_head, height_weight, height_bias):
+    """Set a 3×3 two-channel head to the forward differences (x, y) of a 1×1 heights head, so the
+    integrated output starts as the heights model's own (mean removed)."""
+    a = height_weight[0, :, 0, 0]
+    slope_head.weight.zero_()
+    slope_head.bias.zero_()
+    slope_head.weight[0, :, 1, 2], slope_head.weight[0, :, 1, 1] = a, -a
+    slope_head.weight[1, :, 2, 1], slope_head.weight[1, :, 1, 1] = a, -a
+
+
+def build(name, head="heights", **kw):
+    """A generator by name; head "heights" predicts heights, "slopes" integrates two predicted slope fields."""
+    if head not in ("heights", "slopes"):
+        raise ValueError(f"head {head!r}: expected heights or slopes")
+    if head == "slopes":
+        kw["out_ch"] = 2
+        if name == "mrfed":
+            kw["head_kernel"] = 3  # room for the forward differences of seed_slope_head
     if name == "pix2pixcc":
-        return Pix2PixCCGenerator(**kw)
-    if name == "mrfed":
-        return MRFED(**kw)
-    raise ValueError(name)
+        G = Pix2PixCCGenerator(**kw)
+    elif name == "mrfed":
+        G = MRFED(**kw)
+    else:
+        raise ValueError(name)
+    return SlopeIntegratingGenerator(G) if head == "slopes" else G
 
 
 def n_params(m):

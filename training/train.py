@@ -60,6 +60,22 @@ def evaluate(model, heldout, device, batch=8):
     return {k: float(torch.cat(v).mean()) for k, v in (("r", rs), ("coarse_r", coarse), ("spread", spread))}
 
 
+def load_matching_weights(model, state):
+    """Load every tensor of `state` that fits `model` (a heights checkpoint into a slopes model: same
+    backbone, new head) and return the names left at their fresh initialisation."""
+    own = model.state_dict()
+    if any(k.startswith("backbone.") for k in own) and not any(k.startswith("backbone.") for k in state):
+        state = {"backbone." + k: v for k, v in state.items()}
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(fitting, strict=False)
+    fresh = sorted(set(own) - set(fitting))
+    if (fresh == ["backbone.head.bias", "backbone.head.weight"] and isinstance(model, N.SlopeIntegratingGenerator)
+            and own["backbone.head.weight"].shape[-1] == 3 and state["backbone.head.weight"].shape[-1] == 1):
+        N.seed_slope_head(model.backbone.head, state["backbone.head.weight"], state["backbone.head.bias"])
+        return []
+    return fresh
+
+
 def learning_rate(base, elapsed, budget, step, warmup=200):
     """Linear warm-up, then cosine decay over the wall-clock budget (so a resumed run continues it)."""
     return base * min(1.0, (step + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * min(elapsed / budget, 1.0)))
@@ -88,6 +104,8 @@ def parse_args(argv):
     ap.add_argument("--minutes", type=float, required=True,
                     help="wall-clock budget (total, when resuming; of this phase, when fine-tuning)")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--head", choices=("heights", "slopes"), default="heights",
+                    help="predict heights, or two slope fields integrated by least squares (networks.py)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--workers", type=int, default=1, help="data-loading processes")
@@ -123,13 +141,14 @@ def main(argv=None):
         print(line, flush=True)
         logf.write(line + "\n")
 
-    model = N.build(args.model, **NET_CONFIGS[args.model]).to(device).to(memory_format=torch.channels_last)
+    net = dict(NET_CONFIGS[args.model], head=args.head)
+    model = N.build(args.model, **net).to(device).to(memory_format=torch.channels_last)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     assert args.crop % model.multiple == 0, f"--crop must be a multiple of {model.multiple}"
     command = "python -m training.train " + " ".join(sys.argv[1:] if argv is None else argv)
     train_dems = data.load_dems("train", args.corpus_cache)
     heldout_dems = data.load_dems("heldout", args.heldout_cache)
-    cfg = dict(model=args.model, net=NET_CONFIGS[args.model], height_units="pixel", crop=args.crop,
+    cfg = dict(model=args.model, net=net, height_units="pixel", crop=args.crop,
                batch=args.batch, flip_double=args.flip_double, lr=args.lr, seed=args.seed, losses=LOSS_WEIGHTS,
                command=command,
                hardware=hardware_string(device), train_sites=[d.name for d in train_dems],
@@ -139,11 +158,17 @@ def main(argv=None):
         raise SystemExit("--resume and --finetune exclude each other")
     if args.resume or args.finetune:  # weights, steps and wall time carry on from the checkpoint
         ck = torch.load(args.resume or args.finetune, map_location=device, weights_only=False)
-        model.load_state_dict(ck["model"])
+        if args.resume:
+            model.load_state_dict(ck["model"])
+        else:
+            fresh = load_matching_weights(model, ck["model"])
+            if fresh:
+                log(f"weights left fresh (no match in {args.finetune}): {', '.join(fresh)}")
         step, t0, previous = ck["steps"], t0 - ck["wall_s"], ck["config"]
     if args.finetune:  # a new phase: fresh optimiser, its own schedule from here
         cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step, before=dict(
-            batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"]))
+            batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"],
+            head=previous["net"].get("head", "heights")))
         cfg["command"] = previous["command"] + " ; fine-tuned: " + command
         log(f"fine-tuning from {args.finetune} (step {step}, {ck['wall_s'] / 60:.1f} min done)")
     if args.resume:
