@@ -179,7 +179,9 @@ class SlopeIntegratingGenerator(nn.Module):
         self.multiple = backbone.multiple
 
     def forward(self, x):
-        return integrate_slopes(self.backbone(x).float())
+        slopes = self.backbone(x).float()
+        with torch.autocast(slopes.device.type, enabled=False):  # bf16 products would swamp the long waves
+            return integrate_slopes(slopes)
 
 
 @torch.no_grad()
