@@ -257,24 +257,25 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
                     parameters.get(self.INPUT)))
             self._input_path, options = gdal_source_path(layer)
             self._input_name = layer.name()
-            self._reference_path = self._reference(parameters, context)
+            self._reference_path, reference_options = self._reference(parameters, context)
         except QgsProcessingException as exc:
             self._input_error = str(exc)
             return True
-        if options:
-            feedback.pushWarning(tr("QGIS data-source options '{0}' of the input are not passed to GDAL; "
-                                    "the file is read with default options.").format(options))
+        for what, dropped in ((tr("the input"), options), (tr("the reference DEM"), reference_options)):
+            if dropped:
+                feedback.pushWarning(tr("QGIS data-source options '{0}' of {1} are not passed to GDAL; "
+                                        "the file is read with default options.").format(dropped, what))
         return True
 
     def _reference(self, parameters, context):
-        """REFERENCE_DEM's GDAL path, or None when not given."""
+        """REFERENCE_DEM's GDAL path and the data-source options GDAL will not see; (None, "") when not given."""
         if not parameters.get(self.REFERENCE_DEM):
-            return None
+            return None, ""
         layer = self.parameterAsRasterLayer(parameters, self.REFERENCE_DEM, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(tr("The reference DEM could not be loaded: {0}").format(
                 parameters.get(self.REFERENCE_DEM)))
-        return gdal_source_path(layer)[0]
+        return gdal_source_path(layer)
 
     def _options(self, parameters, context):
         model_file = self.parameterAsFile(parameters, self.MODEL_FILE, context)

@@ -102,3 +102,21 @@ def test_range_pixel_model_in_tile_mode_spans_the_range(processing, pixel_model,
     values, _, _ = read(out)
     assert result["TILES"] == 4
     assert values.min() == 0.0 and values.max() == 39586.0
+
+
+def test_reference_layer_options_gdal_cannot_take_are_named_in_a_warning(processing, pixel_model, tmp_path):
+    from qgis.core import QgsRasterLayer
+    from test_processing_faults import recording_feedback
+    image, truth = truth_and_image(seed=24)
+    src = write_raster(str(tmp_path / "image.tif"), image, wkt=utm_wkt(), geotransform=UTM)
+    reference_path = write_raster(str(tmp_path / "reference.tif"), box_average(truth, 8).astype(np.float32),
+                                  dtype=gdal.GDT_Float32, wkt=utm_wkt(),
+                                  geotransform=(UTM[0], UTM[1] * 8, 0, UTM[3], 0, UTM[5] * 8))
+    reference = QgsRasterLayer(reference_path + "|option:NUM_THREADS=1", "reference", "gdal")
+    assert reference.isValid()
+    feedback = recording_feedback()
+    out = str(tmp_path / "dtm.tif")
+    processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "HEIGHTS": "reference",
+                         "REFERENCE_DEM": reference, "OUTPUT": out}, feedback=feedback)
+    assert gdal.Open(out).GetMetadataItem("DTM_REFERENCE") == reference_path
+    assert any("NUM_THREADS=1" in w and "reference DEM" in w for w in feedback.warnings), feedback.warnings
