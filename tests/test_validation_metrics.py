@@ -56,6 +56,19 @@ def test_detail_r_with_nodata_hole_stays_finite_and_high():
     assert metrics.detail_r(detail + 5.0, truth) == pytest.approx(1.0, abs=1e-9)
 
 
+def test_tilt_free_r_sees_the_shape_through_opposite_regional_tilts_and_holes():
+    shape = _field(5, sigma=4.0)
+    rows, cols = np.mgrid[0:96, 0:128].astype(np.float64)
+    tilt = 0.2 * float(shape.std())
+    pred, truth = shape + tilt * cols, shape - tilt * cols + 3 * tilt * rows
+    truth[10:20, 30:50] = np.nan
+    assert metrics.pearson(pred, truth) < 0.5
+    assert metrics.tilt_free_r(pred, truth) == pytest.approx(1.0, abs=1e-9)
+    assert metrics.tilt_free_r(shape, -shape) == pytest.approx(-1.0)
+    case = metrics.case_metrics(pred, truth)
+    assert case["tilt_free_r"] == pytest.approx(1.0, abs=1e-9) and case["r"] < 0.5
+
+
 def test_relief_rmse_is_offset_free_and_in_metres():
     truth = _field(4)
     assert metrics.relief_rmse(truth + 1234.0, truth) == pytest.approx(0.0, abs=1e-9)

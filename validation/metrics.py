@@ -11,7 +11,13 @@ side (gdaldem's edge pixels are extrapolated), then computes:
                    11×11 like scikit-image's ``gaussian_weights=True``), C1 = 0.01², C2 = 0.03²,
                    data range 1, population (weighted) moments; the map is averaged over pixels
                    whose whole window lies inside the valid area (5 px from its edges);
-* ``relief_rmse_m`` RMSE in metres of (pred - min pred) against (truth - min truth).
+* ``relief_rmse_m`` RMSE in metres of (pred - min pred) against (truth - min truth);
+
+and, as a diagnostic outside the bar:
+
+* ``tilt_free_r``  Pearson r after removing from each array its own least-squares plane: the shape of
+                   the relief without the regional tilt, which a uniform change of brightness hides from
+                   shading (and which HEIGHTS=reference takes from a reference DEM).
 
 Blurs of masked arrays are normalised convolutions, G(m·x) / G(m), so invalid pixels never leak; the
 detail r blur pads by point reflection, so a regional tilt leaves no high-pass residual at the edges.
@@ -26,6 +32,7 @@ SSIM_K1, SSIM_K2 = 0.01, 0.03
 BORDER = 2
 METRICS = ("r", "detail_r", "ssim", "relief_rmse_m")
 HIGHER_IS_BETTER = {"r": True, "detail_r": True, "ssim": True, "relief_rmse_m": False}
+DIAGNOSTICS = ("tilt_free_r",)  # reported beside METRICS, never part of the bar
 
 
 def _joint_valid(a, b):
@@ -50,6 +57,26 @@ def pearson(a, b):
     y = y - y.mean()
     denominator = np.sqrt((x * x).sum() * (y * y).sum())
     return float((x * y).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def remove_plane(values):
+    """values minus their least-squares plane a + b·column + c·row, fitted on the finite pixels."""
+    values = np.asarray(values, np.float64)
+    valid = np.isfinite(values)
+    if valid.sum() < 3:
+        return values.copy()
+    rows, cols = np.nonzero(valid)
+    design = np.column_stack([np.ones(rows.size), cols, rows])
+    coefficients, *_ = np.linalg.lstsq(design, values[valid], rcond=None)
+    out = values.copy()
+    out[valid] -= design @ coefficients
+    return out
+
+
+def tilt_free_r(a, b):
+    """Pearson r of the two arrays, each less its own plane, over the pixels valid in both."""
+    a, b, valid = _joint_valid(a, b)
+    return pearson(remove_plane(np.where(valid, a, np.nan)), remove_plane(np.where(valid, b, np.nan)))
 
 
 def masked_gaussian(values, valid, sigma, truncate=4.0, linear_edges=False):
@@ -138,5 +165,5 @@ def case_metrics(pred, truth, border=BORDER):
     pred = np.where(np.isfinite(truth), pred, np.nan)
     truth = np.where(np.isfinite(pred), truth, np.nan)
     return {"r": pearson(pred, truth), "detail_r": detail_r(pred, truth), "ssim": ssim(pred, truth),
-            "relief_rmse_m": relief_rmse(pred, truth),
+            "relief_rmse_m": relief_rmse(pred, truth), "tilt_free_r": tilt_free_r(pred, truth),
             "valid_pixels": int(np.isfinite(pred).sum())}

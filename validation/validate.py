@@ -35,7 +35,8 @@ for _path in (PLUGINS_DIR, ROOT):
 
 from osgeo import gdal  # noqa: E402
 
-from validation.metrics import BORDER, HIGHER_IS_BETTER, METRICS, case_metrics, crop, relief_rmse  # noqa: E402
+from validation.metrics import (BORDER, DIAGNOSTICS, HIGHER_IS_BETTER, METRICS, case_metrics, crop,  # noqa: E402
+                                relief_rmse)
 from validation.pentland import gdal_hillshade_array, pentland, sign_check, synthetic_smooth_dem  # noqa: E402
 from validation.real_pairs import REAL_FACTORS, real_scenes  # noqa: E402
 from validation.scenes import (MIN_COARSE_PIXELS, heldout_scenes, read_band, render, validation_scenes,  # noqa: E402
@@ -52,7 +53,8 @@ N_SYNTHETIC = 8
 SYNTHETIC_SIZE = 512
 BASELINE = "pentland"
 BAR = {"r": 0.85, "detail_r": 0.90, "ssim": 0.85}
-LABELS = {"r": "r", "detail_r": "detail r", "ssim": "SSIM", "relief_rmse_m": "relief RMSE (m)"}
+LABELS = {"r": "r", "detail_r": "detail r", "ssim": "SSIM", "relief_rmse_m": "relief RMSE (m)",
+          "tilt_free_r": "r, planes removed"}
 SETS = ("validation", "heldout", "real", "synthetic")
 SET_TITLES = {"validation": "validation DEMs", "heldout": "held-out sites", "real": "real image",
               "synthetic": "held-out synthetic"}
@@ -260,7 +262,7 @@ def group_label(case):
 
 
 def _metric_means(results):
-    return {m: _mean([r[m] for r in results]) for m in METRICS}
+    return {m: _mean([r[m] for r in results if m in r]) for m in METRICS + DIAGNOSTICS}
 
 
 def averages(cases, method):
@@ -374,13 +376,16 @@ def _intro(payload):
 
 def _overview(payload, sets, usable):
     lines = ["## Overview (overall averages per set)", "",
-             "| set | method | r | detail r | SSIM | relief RMSE (m) |", "|---|---|---|---|---|---|"]
+             "| set | method | " + " | ".join(LABELS[m] for m in METRICS + DIAGNOSTICS) + " |",
+             "|---|---|" + "---|" * len(METRICS + DIAGNOSTICS)]
     for group in sets:
         for method in [BASELINE] + usable:
             overall = payload["averages"][method][group].get("overall")
-            cells = " | ".join(_fmt(overall[m] if overall else None, m) for m in METRICS)
+            cells = " | ".join(_fmt(overall.get(m) if overall else None, m) for m in METRICS + DIAGNOSTICS)
             lines.append(f"| {SET_TITLES[group]} | {method} | {cells} |")
     verdicts = [f"{m['name']}: **{m['verdict']}**" for m in payload["models"] if m.get("verdict")]
+    lines += ["", "r, planes removed: Pearson r after removing from each DTM and truth its own least-squares "
+              "plane, i.e. the shape of the relief without the regional tilt (a diagnostic, not part of the bar)."]
     return lines + ["", "Verdict on the validation DEMs — " + "; ".join(verdicts) + ".", ""]
 
 
