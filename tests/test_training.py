@@ -108,6 +108,9 @@ def test_a_slope_head_finetuned_from_a_heights_model_starts_where_it_was_and_exp
 
     train.main(common + ["--out", str(tmp_path / "slopes"), "--max-steps", "2", "--head", "slopes",
                          "--finetune", str(tmp_path / "heights" / "last.pt")])
+    with pytest.raises(SystemExit, match="resume it with --head slopes"):
+        train.main(common + ["--out", str(tmp_path / "slopes"), "--max-steps", "3",
+                             "--resume", str(tmp_path / "slopes" / "last.pt")])
     model = str(tmp_path / "slopes.onnx")
     export.main(["--checkpoint", str(tmp_path / "slopes" / "best.pt"), "--out", model,
                  "--corpus-cache", train_cache, "--calibration-views", "2"])

@@ -185,9 +185,9 @@ class SlopeIntegratingGenerator(nn.Module):
 
 
 @torch.no_grad()
-def seed_slope_head(slope_head, height_weight, height_bias):
+def seed_slope_head(slope_head, height_weight):
     """Set a 3×3 two-channel head to the forward differences (x, y) of a 1×1 heights head, so the
-    integrated output starts as the heights model's own (mean removed)."""
+    integrated output starts as the heights model's own (mean removed; its bias differences to 0)."""
     a = height_weight[0, :, 0, 0]
     slope_head.weight.zero_()
     slope_head.bias.zero_()

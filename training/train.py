@@ -71,7 +71,7 @@ def load_matching_weights(model, state):
     fresh = sorted(set(own) - set(fitting))
     if (fresh == ["backbone.head.bias", "backbone.head.weight"] and isinstance(model, N.SlopeIntegratingGenerator)
             and own["backbone.head.weight"].shape[-1] == 3 and state["backbone.head.weight"].shape[-1] == 1):
-        N.seed_slope_head(model.backbone.head, state["backbone.head.weight"], state["backbone.head.bias"])
+        N.seed_slope_head(model.backbone.head, state["backbone.head.weight"])
         return []
     return fresh
 
@@ -159,6 +159,10 @@ def main(argv=None):
     if args.resume or args.finetune:  # weights, steps and wall time carry on from the checkpoint
         ck = torch.load(args.resume or args.finetune, map_location=device, weights_only=False)
         if args.resume:
+            head = ck["config"]["net"].get("head", "heights")
+            if head != args.head:
+                raise SystemExit(f"{args.resume} has a {head} head: resume it with --head {head} "
+                                 "(or --finetune to change the head)")
             model.load_state_dict(ck["model"])
         else:
             fresh = load_matching_weights(model, ck["model"])
