@@ -47,14 +47,14 @@ def spread_gain(G, dems, count, size=512, seed=2024):
 
 
 def describe_head(net):
-    if net.get("head", "heights") == "slopes":
+    if N.head_of(net) == "slopes":
         return ("two slope fields (x, y, pixel units) integrated to heights inside the graph by a least-squares "
                 "Neumann Poisson solve (DCT as matrix products)")
     return "heights"
 
 
 def describe_network(arch, net):
-    head = "; slope head integrated by least squares" if net.get("head") == "slopes" else ""
+    head = "; slope head integrated by least squares" if N.head_of(net) == "slopes" else ""
     if arch == "pix2pixcc":
         return (f"Pix2PixCC generator n_gf={net['n_gf']}, {net['n_downsample']} stride-2 levels (to 1/"
                 f"{2 ** net['n_downsample']}), {net['n_residual']} residual blocks at the bottom and "
@@ -73,7 +73,7 @@ def describe_phases(ck):
         return (f"{ck['steps']} steps, {ck['wall_s'] / 60:.1f} min wall, batch {cfg['batch']} x {cfg['crop']}px"
                 f"{mirror}, AdamW lr {cfg['lr']} cosine, {cfg['hardware']}")
     before = phase["before"]
-    head_before, head_now = before.get("head", "heights"), cfg["net"].get("head", "heights")
+    head_before, head_now = N.head_of(before), N.head_of(cfg["net"])
     new_head = (f" with a {head_now} head in place of the {head_before} head" if head_now != head_before else "")
     return (f"{phase['step']} steps, {phase['wall_s'] / 60:.1f} min wall, batch {before['batch']} x "
             f"{before['crop']}px, AdamW lr {before['lr']} cosine, {before['hardware']}; then fine-tuned{new_head} "

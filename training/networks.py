@@ -195,6 +195,12 @@ def seed_slope_head(slope_head, height_weight):
     slope_head.weight[1, :, 2, 1], slope_head.weight[1, :, 1, 1] = a, -a
 
 
+def head_of(net):
+    """The head a config declares (a checkpoint's config["net"], or a fine-tune's phase_start["before"]);
+    those written before there were heads: heights."""
+    return net.get("head", "heights")
+
+
 def build(name, head="heights", **kw):
     """A generator by name; head "heights" predicts heights, "slopes" integrates two predicted slope fields."""
     if head not in ("heights", "slopes"):

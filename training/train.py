@@ -159,7 +159,7 @@ def main(argv=None):
     if args.resume or args.finetune:  # weights, steps and wall time carry on from the checkpoint
         ck = torch.load(args.resume or args.finetune, map_location=device, weights_only=False)
         if args.resume:
-            head = ck["config"]["net"].get("head", "heights")
+            head = N.head_of(ck["config"]["net"])
             if head != args.head:
                 raise SystemExit(f"{args.resume} has a {head} head: resume it with --head {head} "
                                  "(or --finetune to change the head)")
@@ -172,7 +172,7 @@ def main(argv=None):
     if args.finetune:  # a new phase: fresh optimiser, its own schedule from here
         cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step, before=dict(
             batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"],
-            head=previous["net"].get("head", "heights")))
+            head=N.head_of(previous["net"])))
         cfg["command"] = previous["command"] + " ; fine-tuned: " + command
         log(f"fine-tuning from {args.finetune} (step {step}, {ck['wall_s'] / 60:.1f} min done)")
     if args.resume:
