@@ -40,7 +40,7 @@ from validation.metrics import (BORDER, DIAGNOSTICS, HIGHER_IS_BETTER, METRICS, 
 from validation.pentland import gdal_hillshade_array, pentland, sign_check, synthetic_smooth_dem  # noqa: E402
 from validation.real_pairs import REAL_FACTORS, real_scenes  # noqa: E402
 from validation.scenes import (MIN_COARSE_PIXELS, heldout_scenes, read_band, render, validation_scenes,  # noqa: E402
-                               write_geotiff)  # noqa: E402
+                               write_geotiff)
 from validation.units import engine_options, height_units, to_metres  # noqa: E402
 
 gdal.UseExceptions()
