@@ -10,6 +10,7 @@ from .executors import check_scheduler, open_executor
 from .heights import check_height_options, plan_heights
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
 from .runtime import open_model
+from .shading import shading_axis, sun_azimuth_check
 from .sun import clockwise_turn, rotate_back, rotate_clockwise
 from .tile_blend import blend_plan
 from .tile_plan import TilePlan
@@ -214,11 +215,14 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     card = model.card
     ds = open_input(input_path)
     source = SingleBandSource(ds, options.band, card.input_range)
-    warnings = [w for w in (runtime_warning, georeferencing_warning(ds)) if w]
+    axis_line, sun_warning = sun_azimuth_check(shading_axis(*source.take_overview()), options.sun_azimuth,
+                                               card.sun_azimuth_deg)
+    warnings = [w for w in (runtime_warning, georeferencing_warning(ds), sun_warning) if w]
     for warning in warnings:
         log(f"Warning: {warning}")
     log(f"Inference with {card.summary()} on {model.provider}; input {source.description}, "
         f"{source.stretch_note()}.")
+    log(axis_line)
     width, height = ds.RasterXSize, ds.RasterYSize
     fit, plan = plan_windows(card, width, height, options)
     # fit mode shows the model pixels max(width, height) / input_size times the input's

@@ -61,7 +61,9 @@ works.</dd>
 <dd>Degrees clockwise from north (0–360) of the light in the image. When set, the image is turned
 to the model's training sun direction (its card's canonical azimuth: 270°, light from the west, for
 the bundled models) before inference and the DTM turned back. Leave empty if the image is already lit
-from that direction.</dd>
+from that direction. The log gives the line along which the light falls as measured in the image's own
+shading (e.g. "41° or 221°": which side is lit cannot be measured), and warns when the azimuth used is
+more than 35° off it: a wrong azimuth gives wrong relief that does not look wrong.</dd>
 <dt><b>Large rasters</b> (LARGE_RASTER)</dt>
 <dd><i>tile</i> (default): native resolution; a raster up to about 1536 px a side runs as one window,
 larger ones as overlapping model-sized tiles cross-faded into one seamless DTM; <i>fit</i>: like JMARS, the whole image is scaled down to the model size, inferred
