@@ -42,6 +42,7 @@ from validation.real_pairs import REAL_FACTORS, real_scenes  # noqa: E402
 from validation.scenes import (MIN_COARSE_PIXELS, heldout_scenes, read_band, render, validation_scenes,  # noqa: E402
                                write_geotiff)
 from validation.units import engine_options, height_units, to_metres  # noqa: E402
+from dtm_estimator.engine.shading import AXIS_TOLERANCE_DEG, axis_difference, shading_axis  # noqa: E402
 
 gdal.UseExceptions()
 
@@ -170,6 +171,16 @@ def scene_image(scene, work, azimuth, altitude):
     return path, scene.image
 
 
+def measured_axis(image, azimuth):
+    """The engine's sun azimuth check on this image: the light's line it measures, and how far off the
+    true azimuth that line is."""
+    axis = shading_axis(image)
+    if axis is None:
+        return None
+    return {"azimuth": round(axis.azimuth, 1), "anisotropy": round(axis.anisotropy, 2), "clear": axis.clear,
+            "error_deg": round(axis_difference(azimuth, axis.azimuth), 1)}
+
+
 def run_scenes(scenes, sun_cases, runners, work, log, figures):
     """Every scene at every sun case (a real image: at its own sun); figures of the first sun case of
     each native-pixel scene and of each real one."""
@@ -183,6 +194,7 @@ def run_scenes(scenes, sun_cases, runners, work, log, figures):
             case = {"set": scene.set, "dem": scene.dem, "factor": scene.factor,
                     "pixel_m": round(scene.pixel_m, 4), "azimuth": azimuth, "altitude": altitude}
             log(f"  az {azimuth:g}° alt {altitude:g}°")
+            case["shading_axis"] = measured_axis(image, azimuth)
             name = f"{scene.set}_{scene.dem.replace('/', '_')}_x{scene.factor}"
             wanted = figures is not None and name not in figures and (scene.factor == 1 or scene.set == "real")
             keep = {} if wanted else None
@@ -417,6 +429,24 @@ def _model_section(payload, model, sets):
     return lines
 
 
+def _sun_check(payload, sets):
+    """How well the engine's sun azimuth check (engine/shading.py) reads the light's line from each image."""
+    lines = ["## Sun azimuth check (the engine's measured light line against the true azimuth)", "",
+             f"The engine warns when the azimuth it is given is more than {AXIS_TOLERANCE_DEG:g}° off the line it "
+             "measures in the image (modulo 180°; images without a clear direction are not checked).", "",
+             "| set | images | median error | worst error | clear | false warnings |", "|---|---|---|---|---|---|"]
+    for group in sets:
+        axes = [c.get("shading_axis") for c in payload["cases"] if c["set"] == group]
+        measured = [a for a in axes if a]
+        if not measured:
+            continue
+        errors = [a["error_deg"] for a in measured]
+        false_warnings = sum(a["clear"] and a["error_deg"] > AXIS_TOLERANCE_DEG for a in measured)
+        lines.append(f"| {SET_TITLES[group]} | {len(axes)} | {np.median(errors):.1f}° | {max(errors):.1f}° | "
+                     f"{sum(a['clear'] for a in measured)} | {false_warnings} |")
+    return lines + [""]
+
+
 def _data_notes(payload):
     lines = ["## Data", ""]
     seen = set()
@@ -441,7 +471,7 @@ def summary_markdown(payload):
     lines += _overview(payload, sets, usable)
     for model in payload["models"]:
         lines += _model_section(payload, model, sets)
-    return "\n".join(lines + _data_notes(payload))
+    return "\n".join(lines + _sun_check(payload, sets) + _data_notes(payload))
 
 
 def draw_figures(figures, out_dir, log):
