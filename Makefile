@@ -29,9 +29,10 @@ resources_rc.py: resources.qrc icons/icon.svg
 demo: setup
 	@mkdir -p $(DEMO_OUT) build/qgis-profile /tmp/runtime-$(shell id -u) && chmod 700 /tmp/runtime-$(shell id -u)
 	$(QGIS_PROCESS) plugins 2>/dev/null | grep -q '^\* dtm_estimator' || $(QGIS_PROCESS) plugins enable dtm_estimator > /dev/null
-	@# The sample is lit from the east (its Tharsis volcanoes' east flanks are bright): SUN_AZIMUTH=90
+	@# Sun azimuth 41°: the light's line the engine measures in the sample's shading (41° or 221°,
+	@# engine/shading.py), on the side that is lit (the Tharsis volcanoes' east flanks are bright)
 	@# MRFED: of the two shipped models the one closer to the true MOLA topography (README, Accuracy)
-	$(QGIS_PROCESS) run dtmestimator:estimatedtm -- INPUT=$(SAMPLE) MODEL=mrfed DEVICE=auto SUN_AZIMUTH=90 \
+	$(QGIS_PROCESS) run dtmestimator:estimatedtm -- INPUT=$(SAMPLE) MODEL=mrfed DEVICE=auto SUN_AZIMUTH=41 \
 	    OUTPUT=$(CURDIR)/$(DEMO_OUT)/mars_dtm.tif
 	$(PY) scripts/preview.py $(SAMPLE) $(DEMO_OUT)/mars_dtm.tif $(DEMO_OUT)/mars_dtm_preview.png
 	@# Scored against the sample's true MOLA topography (validation only; skipped without ../shared)

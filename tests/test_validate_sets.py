@@ -167,8 +167,9 @@ def test_demo_score_of_the_truth_itself(tmp_path):
     image = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sample_data",
                          "mars_mola_shaded_relief.tif")
     out, png = tmp_path / "demo.md", tmp_path / "demo.png"
-    demo_score.main([truth, "--truth", truth, "--image", image, "--out", str(out), "--png", str(png)])
-    result = demo_score.score(truth, truth, image)
+    demo_score.main([truth, "--truth", truth, "--image", image, "--out", str(out), "--png", str(png),
+                     "--sun-azimuth", "41"])
+    result = demo_score.score(truth, truth, image, sun_azimuth=41.0)
     assert result["r"] == pytest.approx(1.0) and result["detail_r"] == pytest.approx(1.0)
     verdicts = {f["name"]: demo_score.verdict(f["truth"][2]) for f in result["features"]}
     assert all(verdicts[f[0]] == f[4] for f in demo_score.FEATURES)          # the local rule, on the truth
@@ -176,7 +177,10 @@ def test_demo_score_of_the_truth_itself(tmp_path):
     (r30, _), (r45, _) = result["pentland"][30.0], result["pentland"][45.0]
     assert r30 == pytest.approx(r45)                                          # elevation only scales Pentland
     assert "| DTM | 1.000 | 1.000 |" in out.read_text() and png.stat().st_size > 10000
+    assert "sun az 41° el 30°" in out.read_text()
+    with pytest.raises(ValueError, match="DTM_SUN_AZIMUTH"):  # the truth records no azimuth of its own
+        demo_score.score(truth, truth, image)
     shifted = tmp_path / "shifted.tif"
     gdal.Translate(str(shifted), truth, outputBounds=[-179.0, 90.0, 181.0, -90.0])
     with pytest.raises(ValueError, match="not on the grid"):
-        demo_score.score(str(shifted), truth, image)
+        demo_score.score(str(shifted), truth, image, sun_azimuth=41.0)

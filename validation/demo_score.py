@@ -6,8 +6,8 @@
 
 The truth is MOLA MEGDR topography area-averaged onto the sample's exact grid (../shared/README.md); the
 DTM must be on that grid too. Reported: Pearson r and detail r (validation.metrics) of the DTM against
-the truth; the same for Pentland's linear shape from shading run on the sample image with the sample's
-sun azimuth (90°, as `make demo` uses); and a feature table — the median of a 3×3 px box at each named
+the truth; the same for Pentland's linear shape from shading run on the sample image with the sun azimuth
+the DTM was made with (its DTM_SUN_AZIMUTH metadata, or --sun-azimuth); and a feature table — the median of a 3×3 px box at each named
 feature, as a percentile of the whole raster ("global") and of a window 3× the feature's size around it
 ("local"), for the DTM and the truth. Rule: high = above the 75th percentile, low = below the 25th.
 """
@@ -24,7 +24,6 @@ from validation.scenes import read_band
 
 gdal.UseExceptions()
 
-SUN_AZIMUTH = 90.0                 # the sample is lit from the east (make demo's SUN_AZIMUTH)
 PENTLAND_ELEVATIONS = (30.0, 45.0)  # the elevation only scales Pentland's heights: r is the same for both
 HIGH_PERCENTILE, LOW_PERCENTILE = 75.0, 25.0
 BOX_HALF = 1                       # 3×3 px median (~60 km at the sample's 0.3516°/px)
@@ -53,6 +52,7 @@ class Raster:
         if srs is None or not srs.IsGeographic():
             raise ValueError(f"{path}: need a geographic CRS (degrees), as the demo sample's")
         self.radius_m = srs.GetSemiMajor()
+        self.metadata = ds.GetMetadata()
 
     def pixel_of(self, lat, lon):
         """(row, col) of a point; longitudes wrap around the globe."""
@@ -103,21 +103,31 @@ def feature_row(raster, lat, lon, diameter_km):
     return value, percentile_of(value, raster.values), percentile_of(value, local)
 
 
-def pentland_scores(image, truth):
+def dtm_sun_azimuth(dtm):
+    """The sun azimuth the engine was given for this DTM (its DTM_SUN_AZIMUTH metadata)."""
+    azimuth = dtm.metadata.get("DTM_SUN_AZIMUTH", "")
+    if azimuth == "":
+        raise ValueError(f"{dtm.path} records no sun azimuth (DTM_SUN_AZIMUTH): pass --sun-azimuth, the one "
+                         "the DTM was made with, so Pentland sees the same light")
+    return float(azimuth)
+
+
+def pentland_scores(image, truth, sun_azimuth):
     """{elevation: (r, detail r)} of Pentland's height from the image against the truth. Pixel size: the
     sample's north–south pixel in metres for both sides (an equirectangular map's east–west pixel shrinks
     with latitude; r and detail r do not depend on a single scale)."""
     pixel = truth.km_per_pixel * 1000.0
     scores = {}
     for elevation in PENTLAND_ELEVATIONS:
-        z = pentland(image.values, SUN_AZIMUTH, elevation, pixel, pixel)
+        z = pentland(image.values, sun_azimuth, elevation, pixel, pixel)
         z = np.where(np.isfinite(image.values), z, np.nan)
         scores[elevation] = (pearson(z, truth.values), detail_r(z, truth.values)), z
     return scores
 
 
-def score(dtm_path, truth_path, image_path):
+def score(dtm_path, truth_path, image_path, sun_azimuth=None):
     dtm, truth, image = Raster(dtm_path), Raster(truth_path), Raster(image_path)
+    sun_azimuth = dtm_sun_azimuth(dtm) if sun_azimuth is None else sun_azimuth
     require_same_grid(dtm, truth)
     require_same_grid(image, truth)
     features = []
@@ -125,15 +135,15 @@ def score(dtm_path, truth_path, image_path):
         ours, true = feature_row(dtm, lat, lon, diameter), feature_row(truth, lat, lon, diameter)
         features.append({"name": name, "lat": lat, "lon": lon, "diameter_km": diameter, "expected": expected,
                          "dtm": ours, "truth": true})
-    pentland_runs = pentland_scores(image, truth)
-    return {"dtm": dtm, "truth": truth, "image": image,
+    pentland_runs = pentland_scores(image, truth, sun_azimuth)
+    return {"dtm": dtm, "truth": truth, "image": image, "sun_azimuth": sun_azimuth,
             "r": pearson(dtm.values, truth.values), "detail_r": detail_r(dtm.values, truth.values),
             "pentland": {e: s for e, (s, _) in pentland_runs.items()},
             "pentland_height": pentland_runs[PENTLAND_ELEVATIONS[-1]][1], "features": features}
 
 
 def markdown(result):
-    dtm, truth, image = result["dtm"], result["truth"], result["image"]
+    dtm, truth, image, sun_azimuth = result["dtm"], result["truth"], result["image"], result["sun_azimuth"]
     lines = ["# `make demo` scored against its true topography", "",
              f"DTM `{dtm.path}` against `{truth.path}` (MOLA MEGDR topography area-averaged onto the sample's "
              f"grid; provenance in ../shared/README.md), {truth.values.shape[1]}×{truth.values.shape[0]} px, "
@@ -141,8 +151,8 @@ def markdown(result):
              "| method | r | detail r (σ = 8 px high-pass) |", "|---|---|---|",
              f"| DTM | {result['r']:.3f} | {result['detail_r']:.3f} |"]
     for elevation, (r, detail) in result["pentland"].items():
-        lines.append(f"| Pentland on `{image.path}`, sun az {SUN_AZIMUTH:g}° el {elevation:g}° | {r:.3f} | {detail:.3f} |")
-    lines += ["", f"Pentland is given the sample's sun azimuth ({SUN_AZIMUTH:g}°, what `make demo` uses); the "
+        lines.append(f"| Pentland on `{image.path}`, sun az {sun_azimuth:g}° el {elevation:g}° | {r:.3f} | {detail:.3f} |")
+    lines += ["", f"Pentland is given the sun azimuth the DTM was made with ({sun_azimuth:g}°); the "
               f"elevation is not known and only scales Pentland's heights, so r and detail r are the same at "
               f"{' and '.join(f'{e:g}°' for e in PENTLAND_ELEVATIONS)}; no other choice was made on the truth.", "",
               "## Features", "",
@@ -203,8 +213,10 @@ def main(argv=None):
     parser.add_argument("--image", required=True, help="the image the DTM was made from")
     parser.add_argument("--out", required=True, help="Markdown report to write")
     parser.add_argument("--png", help="image | DTM | truth side by side")
+    parser.add_argument("--sun-azimuth", type=float,
+                        help="the sun azimuth the DTM was made with (default: its DTM_SUN_AZIMUTH metadata)")
     args = parser.parse_args(argv)
-    result = score(args.dtm, args.truth, args.image)
+    result = score(args.dtm, args.truth, args.image, args.sun_azimuth)
     text = markdown(result)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as handle:

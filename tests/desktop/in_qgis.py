@@ -70,8 +70,8 @@ def drive_dialog():
     parameters = dialog.createProcessingParameters()
     note("dialog open", dialog_title=dialog.windowTitle(),
          prefilled_input=str(parameters.get("INPUT", "")))
-    # As a user would type them: the sample's light comes from the east (its lit east-facing flanks)
-    changes = {"SUN_AZIMUTH": 90.0, **({"MODEL_FILE": MODEL_FILE} if MODEL_FILE else {})}
+    # As a user would type them: make demo's sun azimuth for the sample (its measured light line, lit side)
+    changes = {"SUN_AZIMUTH": 41.0, **({"MODEL_FILE": MODEL_FILE} if MODEL_FILE else {})}
     dialog.setParameters(dict(parameters, **changes))
     dialog.runAlgorithm()
     QTimer.singleShot(500, lambda: wait_for_result(dialog))
