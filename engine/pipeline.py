@@ -215,8 +215,9 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     card = model.card
     ds = open_input(input_path)
     source = SingleBandSource(ds, options.band, card.input_range)
-    axis_line, sun_warning = sun_azimuth_check(shading_axis(*source.take_overview()), options.sun_azimuth,
-                                               card.sun_azimuth_deg)
+    overview = source.take_overview()
+    axis = shading_axis(*overview) if overview else None
+    axis_line, sun_warning = sun_azimuth_check(axis, options.sun_azimuth, card.sun_azimuth_deg)
     warnings = [w for w in (runtime_warning, georeferencing_warning(ds), sun_warning) if w]
     for warning in warnings:
         log(f"Warning: {warning}")
@@ -247,6 +248,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
             "DTM_INPUT_BANDS": source.description, "DTM_INPUT_SCALING": source.stretch_note(),
             "DTM_LARGE_RASTER": "fit" if fit else "tile",
             "DTM_SUN_AZIMUTH": "" if options.sun_azimuth is None else f"{options.sun_azimuth:g}",
+            "DTM_MEASURED_LIGHT_LINE": "" if axis is None else axis.describe(),
             "DTM_ELEVATION_RANGE": f"{options.elevation_min:g},{options.elevation_max:g}",
             **height_metadata,
         })

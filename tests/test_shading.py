@@ -81,6 +81,9 @@ def test_the_engine_warns_about_a_wrong_sun_azimuth_and_not_a_right_one(tmp_path
     report = estimate_dtm(shaded, str(tmp_path / "right.tif"), EstimateOptions(identity_model, sun_azimuth=225.0),
                           log=lines.append)
     assert not any("SUN_AZIMUTH" in w for w in report.warnings)
+    _, _, ds = read(str(tmp_path / "right.tif"))
+    metadata = ds.GetMetadata()
+    assert metadata["DTM_SUN_AZIMUTH"] == "225" and "or" in metadata["DTM_MEASURED_LIGHT_LINE"]
 
 
 def test_the_demo_sample_is_lit_along_the_azimuth_make_demo_uses():
