@@ -55,7 +55,6 @@ class SingleBandSource:
         self.palette = self._palette_luma()
         self.input_range = input_range
         self._whole = None
-        self._overview = None
         self.low, self.high = value_range if value_range is not None else self._value_range()
 
     def _palette_luma(self):
@@ -104,7 +103,6 @@ class SingleBandSource:
         scale = min(1.0, SAMPLE_SIZE / max(width, height))
         sample, valid = self._raw(0, 0, width, height, max(1, round(width * scale)), max(1, round(height * scale)))
         self.release_cache()
-        self._overview = sample, valid
         if scale == 1.0:  # the sample is the whole raster at full resolution: read() slices it
             self._whole = sample, valid
         values = sample.ravel() if valid.all() else sample[valid]
@@ -119,12 +117,6 @@ class SingleBandSource:
         if high <= low:
             low, high = float(values.min()), float(values.max())
         return float(low), float(high)
-
-    def take_overview(self):
-        """(values, valid) of the overview the stretch was measured on (source units, at most SAMPLE_SIZE
-        px a side), handed over once so it is not held through the run; None when the stretch was given."""
-        overview, self._overview = self._overview, None
-        return overview
 
     def release_cache(self):
         """Drop the input's blocks from GDAL's cache once no later window needs them."""

@@ -10,7 +10,7 @@ from .executors import check_scheduler, open_executor
 from .heights import check_height_options, plan_heights
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
 from .runtime import open_model
-from .shading import shading_axis, sun_azimuth_check
+from .shading import raster_shading_axis, sun_azimuth_check
 from .sun import clockwise_turn, rotate_back, rotate_clockwise
 from .tile_blend import blend_plan
 from .tile_plan import TilePlan
@@ -215,8 +215,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     card = model.card
     ds = open_input(input_path)
     source = SingleBandSource(ds, options.band, card.input_range)
-    overview = source.take_overview()
-    axis = shading_axis(*overview) if overview else None
+    axis = raster_shading_axis(source.read, ds.RasterXSize, ds.RasterYSize)
     axis_line, sun_warning = sun_azimuth_check(axis, options.sun_azimuth, card.sun_azimuth_deg)
     warnings = [w for w in (runtime_warning, georeferencing_warning(ds), sun_warning) if w]
     for warning in warnings:

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from rasters import read, utm_wkt, write_raster
+from rasters import mosaic_vrt, read, utm_wkt, write_raster
 from dtm_estimator.engine import EstimateOptions, estimate_dtm
-from dtm_estimator.engine.shading import (AXIS_TOLERANCE_DEG, MIN_ANISOTROPY, axis_difference, shading_axis,
-                                          sun_azimuth_check)
+from dtm_estimator.engine.bands import SingleBandSource
+from dtm_estimator.engine.shading import (AXIS_TOLERANCE_DEG, MIN_ANISOTROPY, axis_difference, raster_shading_axis,
+                                          shading_axis, sun_azimuth_check)
 from terrain.render import fbm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,6 +85,18 @@ def test_the_engine_warns_about_a_wrong_sun_azimuth_and_not_a_right_one(tmp_path
     _, _, ds = read(str(tmp_path / "right.tif"))
     metadata = ds.GetMetadata()
     assert metadata["DTM_SUN_AZIMUTH"] == "225" and "or" in metadata["DTM_MEASURED_LIGHT_LINE"]
+
+
+def test_a_huge_raster_is_measured_at_full_resolution_not_on_an_aliased_overview(tmp_path):
+    tile, _, _ = read(SAMPLE)
+    whole = shading_axis(tile)
+    huge = gdal.Open(mosaic_vrt(str(tmp_path), tile, 12))  # 12288 × 6144 px
+    source = SingleBandSource(huge)
+    axis = raster_shading_axis(source.read, huge.RasterXSize, huge.RasterYSize)
+    assert axis_difference(whole.azimuth, axis.azimuth) < 1.0 and axis.anisotropy > 0.95 * whole.anisotropy
+    # a nearest-neighbour overview of the same raster loses the shading: the reason for full-resolution windows
+    overview = huge.GetRasterBand(1).ReadAsArray(buf_xsize=2048, buf_ysize=1024)
+    assert shading_axis(overview).anisotropy < 0.8 * whole.anisotropy
 
 
 def test_the_demo_sample_is_lit_along_the_azimuth_make_demo_uses():
