@@ -156,8 +156,10 @@ class ReferenceHeights(PixelSizeHeights):
         log(f"Model tied to the reference: gain {gain:.4g}, offset {offset:+.6g} m, residual {residual:.4g} m "
             f"RMS at the reference's resolution ({self.reference.cell} px cells).")
         if gain <= 0:
-            log("Warning: the fitted gain is not positive: the model's relief runs against the reference's "
-                "(is SUN_AZIMUTH right?). Only the reference's long wavelengths are trustworthy here.")
+            log("Warning: the fitted gain is not positive: the model's relief runs against the reference's. "
+                "Is SUN_AZIMUTH right? Light taken from the opposite side (SUN_AZIMUTH ± 180°) inverts the "
+                "relief, and the image's shading alone cannot tell the two sides apart. Only the reference's "
+                "long wavelengths are trustworthy here.")
         return {"DTM_HEIGHTS": self.mode, **self.metadata, "DTM_REFERENCE": self.reference.path,
                 "DTM_REFERENCE_GAIN": f"{gain:.6g}", "DTM_REFERENCE_OFFSET_M": f"{offset:.6g}",
                 "DTM_REFERENCE_RESIDUAL_M": f"{residual:.6g}", "DTM_REFERENCE_CELL_PX": str(self.reference.cell),

@@ -217,6 +217,17 @@ def test_reference_on_its_own_grid_recovers_gain_offset_and_truth(tmp_path, pixe
     assert any(line.startswith("Model tied to the reference: gain 3") for line in logged)
 
 
+def test_a_reference_whose_relief_runs_against_the_model_points_at_the_sun_azimuth(tmp_path, pixel_model):
+    """Inverted relief, as a sun azimuth 180° off gives: the negative gain is written and warned about."""
+    image, truth = truth_and_image(seed=7)
+    reference = write_float(str(tmp_path / "ref.tif"), box_average(-truth, 8), utm_wkt(),
+                            (UTM[0], 160.0, 0, UTM[3], 0, -160.0))
+    _, metadata, logged = estimate(tmp_path, image, pixel_model, utm_wkt(), UTM, heights="reference",
+                                   reference_dem=reference)
+    assert float(metadata["DTM_REFERENCE_GAIN"]) == pytest.approx(-3.0, rel=1e-3)
+    assert any(line.startswith("Warning: the fitted gain is not positive") and "± 180°" in line for line in logged)
+
+
 def test_reference_output_averages_back_to_the_reference_in_every_cell(tmp_path, pixel_model):
     """Where the model is wrong at long wavelengths, the reference's cell means still hold exactly."""
     image, truth = truth_and_image(rows=403, cols=517, seed=6)  # partial cells on the south and east

@@ -121,3 +121,24 @@ def test_a_slope_head_finetuned_from_a_heights_model_starts_where_it_was_and_exp
     report = estimate_dtm(image, str(tmp_path / "dtm.tif"), EstimateOptions(model, device="cpu",
                                                                             heights="pixel_size"))
     assert report.tiles == 1
+
+
+def test_loss_terms_are_chosen_on_the_command_line_and_recorded(tmp_path):
+    from training import train
+    import argparse
+    assert train.parse_loss_weights("pearson=1,slope=0.5") == {"pearson": 1.0, "slope": 0.5}
+    with pytest.raises(argparse.ArgumentTypeError, match="not one of"):
+        train.parse_loss_weights("ssim=1")
+    torch.manual_seed(0)
+    target = torch.randn(2, 1, 64, 64)
+    mask = torch.ones_like(target)
+    total, terms = train.losses(3.0 * target + 1.0, target, mask, {"pearson": 1.0})
+    assert set(terms) == {"pearson"} and float(total) == pytest.approx(0.0, abs=1e-5)  # r ignores gain and offset
+    _, terms = train.losses(torch.randn_like(target), target, mask, {"pearson": 1.0, "slope": 0.5})
+    assert set(terms) == {"pearson", "slope"} and float(terms["pearson"]) > 0.5
+    cache = tiny_corpus(str(tmp_path / "train.npz"), 0)
+    train.main(["--model", "mrfed", "--out", str(tmp_path / "run"), "--crop", "128", "--batch", "2", "--workers", "0",
+                "--n-heldout", "2", "--corpus-cache", cache, "--heldout-cache", tiny_corpus(str(tmp_path / "h.npz"), 1),
+                "--minutes", "5", "--max-steps", "1", "--loss", "pearson=1,slope=0.5"])
+    last = torch.load(str(tmp_path / "run" / "last.pt"), weights_only=False)
+    assert last["config"]["losses"] == {"pearson": 1.0, "slope": 0.5}

@@ -25,6 +25,7 @@ NET_CONFIGS = {
     "mrfed": dict(in_ch=1, out_ch=1, width_div=8, levels=7, max_ch=96),
 }
 LOSS_WEIGHTS = dict(cc=1.0, slope=0.5, amplitude=0.2)
+LOSS_TERMS = ("cc", "pearson", "slope", "amplitude")  # pearson: plain full-resolution r, no coarse scales
 
 
 def hardware_string(device):
@@ -33,12 +34,26 @@ def hardware_string(device):
     return f"CPU {platform.machine()} x{torch.get_num_threads()} thread(s)"
 
 
-def losses(pred, target, mask):
+def parse_loss_weights(text):
+    """'cc=1,slope=0.5' -> {'cc': 1.0, 'slope': 0.5}; the terms are LOSS_TERMS."""
+    weights = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() not in LOSS_TERMS:
+            raise argparse.ArgumentTypeError(f"loss term '{name}' is not one of {', '.join(LOSS_TERMS)}")
+        weights[name.strip()] = float(value)
+    return weights
+
+
+def losses(pred, target, mask, weights=None):
+    weights = weights or LOSS_WEIGHTS
     pred = pred.float()
-    terms = dict(cc=N.multiscale_cc_loss(pred, target, mask).mean(),
-                 slope=N.slope_loss(pred, target, mask).mean(),
-                 amplitude=N.amplitude_loss(pred, target, mask).mean())
-    return sum(LOSS_WEIGHTS[k] * v for k, v in terms.items()), terms
+    compute = dict(cc=lambda: N.multiscale_cc_loss(pred, target, mask),
+                   pearson=lambda: 1.0 - N.masked_pearson(pred, target, mask),
+                   slope=lambda: N.slope_loss(pred, target, mask),
+                   amplitude=lambda: N.amplitude_loss(pred, target, mask))
+    terms = {k: compute[k]().mean() for k in weights}
+    return sum(weights[k] * v for k, v in terms.items()), terms
 
 
 @torch.no_grad()
@@ -113,6 +128,9 @@ def parse_args(argv):
     ap.add_argument("--batch", type=int, default=12)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--max-steps", type=int, default=0)
+    ap.add_argument("--loss", type=parse_loss_weights, default=dict(LOSS_WEIGHTS),
+                    help=f"loss terms and weights, e.g. 'pearson=1,slope=0.5' (terms: {', '.join(LOSS_TERMS)}; "
+                         f"default {','.join(f'{k}={v:g}' for k, v in LOSS_WEIGHTS.items())})")
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--eval-minutes", type=float, default=2.0)
     ap.add_argument("--n-heldout", type=int, default=48)
@@ -149,7 +167,7 @@ def main(argv=None):
     train_dems = data.load_dems("train", args.corpus_cache)
     heldout_dems = data.load_dems("heldout", args.heldout_cache)
     cfg = dict(model=args.model, net=net, height_units="pixel", crop=args.crop,
-               batch=args.batch, flip_double=args.flip_double, lr=args.lr, seed=args.seed, losses=LOSS_WEIGHTS,
+               batch=args.batch, flip_double=args.flip_double, lr=args.lr, seed=args.seed, losses=args.loss,
                command=command,
                hardware=hardware_string(device), train_sites=[d.name for d in train_dems],
                heldout_sites=[d.name for d in heldout_dems])
@@ -223,7 +241,7 @@ def main(argv=None):
             group["lr"] = learning_rate(args.lr, time.time() - t0 - phase["wall_s"], budget, step - phase["step"])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             pred = model(x.contiguous(memory_format=torch.channels_last))
-        loss, terms = losses(pred, t, m)
+        loss, terms = losses(pred, t, m, args.loss)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
