@@ -215,7 +215,8 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     card = model.card
     ds = open_input(input_path)
     source = SingleBandSource(ds, options.band, card.input_range)
-    axis = raster_shading_axis(source.read, ds.RasterXSize, ds.RasterYSize)
+    width, height = ds.RasterXSize, ds.RasterYSize
+    axis = raster_shading_axis(source.read, width, height)
     axis_line, sun_warning = sun_azimuth_check(axis, options.sun_azimuth, card.sun_azimuth_deg)
     warnings = [w for w in (runtime_warning, georeferencing_warning(ds), sun_warning) if w]
     for warning in warnings:
@@ -223,7 +224,6 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     log(f"Inference with {card.summary()} on {model.provider}; input {source.description}, "
         f"{source.stretch_note()}.")
     log(axis_line)
-    width, height = ds.RasterXSize, ds.RasterYSize
     fit, plan = plan_windows(card, width, height, options)
     # fit mode shows the model pixels max(width, height) / input_size times the input's
     heights = plan_heights(card, options, ds, max(width, height) / card.input_size if fit else 1.0, log)

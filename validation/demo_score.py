@@ -7,9 +7,9 @@
 The truth is MOLA MEGDR topography area-averaged onto the sample's exact grid (../shared/README.md); the
 DTM must be on that grid too. Reported: Pearson r and detail r (validation.metrics) of the DTM against
 the truth; the same for Pentland's linear shape from shading run on the sample image with the sun azimuth
-the DTM was made with (its DTM_SUN_AZIMUTH metadata, or --sun-azimuth); and a feature table — the median of a 3×3 px box at each named
-feature, as a percentile of the whole raster ("global") and of a window 3× the feature's size around it
-("local"), for the DTM and the truth. Rule: high = above the 75th percentile, low = below the 25th.
+the DTM was made with (its DTM_SUN_AZIMUTH metadata, or --sun-azimuth); and a feature table — the median
+of a 3×3 px box at each named feature, as a percentile of the whole raster ("global") and of a window 3×
+the feature's size around it ("local"), for the DTM and the truth. Rule: high = above the 75th percentile, low = below the 25th.
 """
 import argparse
 import math
