@@ -142,3 +142,8 @@ def test_loss_terms_are_chosen_on_the_command_line_and_recorded(tmp_path):
                 "--minutes", "5", "--max-steps", "1", "--loss", "pearson=1,slope=0.5"])
     last = torch.load(str(tmp_path / "run" / "last.pt"), weights_only=False)
     assert last["config"]["losses"] == {"pearson": 1.0, "slope": 0.5}
+    from training.export import describe_losses
+    assert describe_losses(last["config"]) == "loss 1 x full-resolution Pearson r + 0.5 x relative slope L1"
+    tuned = dict(last["config"], phase_start={"before": {"losses": train.LOSS_WEIGHTS}})
+    assert describe_losses(tuned).startswith("loss 1 x multi-scale CC over pooling 1-32 + 0.5 x relative slope L1 "
+                                             "+ 0.2 x log spread, then in the fine-tune 1 x full-resolution")

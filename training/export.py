@@ -114,11 +114,24 @@ def model_card(ck, ckpt_path, G, gain, calibration_views):
                           "(60 %), 30 % as small windows mirror-padded like the engine pads; targets height / "
                           f"pixel size; held out: {', '.join(cfg['heldout_sites'])}; never any validation DEM"),
         "training": (f"{describe_phases(ck)}; "
-                     f"{describe_network(arch, cfg['net'])}; loss {cfg['losses']} (multi-scale CC over pooling "
-                     f"1-32, relative slope L1, log spread); command: {cfg['command']}{heldout}; "
+                     f"{describe_network(arch, cfg['net'])}; {describe_losses(cfg)}; command: {cfg['command']}{heldout}; "
                      f"checkpoint {os.path.basename(ckpt_path)}"),
     }
     return props
+
+
+LOSS_NAMES = {"cc": "multi-scale CC over pooling 1-32", "pearson": "full-resolution Pearson r",
+              "slope": "relative slope L1", "amplitude": "log spread"}
+
+
+def describe_losses(cfg):
+    """The loss in words, with the earlier phase's where a fine-tune changed it."""
+    def words(weights):
+        return " + ".join(f"{weight:g} x {LOSS_NAMES.get(name, name)}" for name, weight in weights.items())
+    before = cfg.get("phase_start", {}).get("before", {}).get("losses")
+    if before and before != cfg["losses"]:
+        return f"loss {words(before)}, then in the fine-tune {words(cfg['losses'])}"
+    return f"loss {words(cfg['losses'])}"
 
 
 def main(argv=None):
