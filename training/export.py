@@ -82,7 +82,7 @@ def describe_phases(ck):
             f"{cfg['hardware']}")
 
 
-def model_card(ck, ckpt_path, G, gain, calibration_views):
+def model_card(ck, ckpt_path, G, gain, calibration_views, version="2.0.0"):
     """The card's metadata_props for generator G trained as checkpoint `ck` records."""
     cfg = ck["config"]
     arch = cfg["model"]
@@ -93,7 +93,7 @@ def model_card(ck, ckpt_path, G, gain, calibration_views):
                    f"over {cfg['crop']}px views")
     props = {
         "name": {"pix2pixcc": "Pix2PixCC real terrain", "mrfed": "MRFED real terrain"}[arch],
-        "version": "2.0.0",
+        "version": version,
         "architecture": arch,
         "input_size": "1024",
         "input_multiple": str(G.multiple),
@@ -140,6 +140,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--calibration-views", type=int, default=60)
+    ap.add_argument("--version", default="2.0.0", help="the model's version in its card")
     ap.add_argument("--corpus-cache", default=None, help="npz of the training sites (python -m terrain.corpus)")
     args = ap.parse_args(argv)
 
@@ -148,7 +149,7 @@ def main(argv=None):
     G.load_state_dict(ck["model"])
     G.eval()
     gain = spread_gain(G, data.load_dems("train", args.corpus_cache), args.calibration_views)
-    props = model_card(ck, args.checkpoint, G, gain, args.calibration_views)
+    props = model_card(ck, args.checkpoint, G, gain, args.calibration_views, args.version)
     W = SpreadCalibrated(G, gain).eval()  # output: height in pixel units, as the contract says
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
