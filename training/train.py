@@ -25,7 +25,11 @@ NET_CONFIGS = {
     "mrfed": dict(in_ch=1, out_ch=1, width_div=8, levels=7, max_ch=96),
 }
 LOSS_WEIGHTS = dict(cc=1.0, slope=0.5, amplitude=0.2)
-LOSS_TERMS = ("cc", "pearson", "slope", "amplitude")  # pearson: plain full-resolution r, no coarse scales
+LOSS_FUNCTIONS = dict(  # per-sample loss terms (pred, target, mask); pearson: full-resolution r, no coarse scales
+    cc=N.multiscale_cc_loss,
+    pearson=lambda pred, target, mask: 1.0 - N.masked_pearson(pred, target, mask),
+    slope=N.slope_loss,
+    amplitude=N.amplitude_loss)
 
 
 def hardware_string(device):
@@ -35,12 +39,12 @@ def hardware_string(device):
 
 
 def parse_loss_weights(text):
-    """'cc=1,slope=0.5' -> {'cc': 1.0, 'slope': 0.5}; the terms are LOSS_TERMS."""
+    """'cc=1,slope=0.5' -> {'cc': 1.0, 'slope': 0.5}; the terms are those of LOSS_FUNCTIONS."""
     weights = {}
     for part in text.split(","):
         name, _, value = part.partition("=")
-        if name.strip() not in LOSS_TERMS:
-            raise argparse.ArgumentTypeError(f"loss term '{name}' is not one of {', '.join(LOSS_TERMS)}")
+        if name.strip() not in LOSS_FUNCTIONS:
+            raise argparse.ArgumentTypeError(f"loss term '{name}' is not one of {', '.join(LOSS_FUNCTIONS)}")
         weights[name.strip()] = float(value)
     return weights
 
@@ -48,11 +52,7 @@ def parse_loss_weights(text):
 def losses(pred, target, mask, weights=None):
     weights = weights or LOSS_WEIGHTS
     pred = pred.float()
-    compute = dict(cc=lambda: N.multiscale_cc_loss(pred, target, mask),
-                   pearson=lambda: 1.0 - N.masked_pearson(pred, target, mask),
-                   slope=lambda: N.slope_loss(pred, target, mask),
-                   amplitude=lambda: N.amplitude_loss(pred, target, mask))
-    terms = {k: compute[k]().mean() for k in weights}
+    terms = {k: LOSS_FUNCTIONS[k](pred, target, mask).mean() for k in weights}
     return sum(weights[k] * v for k, v in terms.items()), terms
 
 
@@ -129,7 +129,7 @@ def parse_args(argv):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--loss", type=parse_loss_weights, default=dict(LOSS_WEIGHTS),
-                    help=f"loss terms and weights, e.g. 'pearson=1,slope=0.5' (terms: {', '.join(LOSS_TERMS)}; "
+                    help=f"loss terms and weights, e.g. 'pearson=1,slope=0.5' (terms: {', '.join(LOSS_FUNCTIONS)}; "
                          f"default {','.join(f'{k}={v:g}' for k, v in LOSS_WEIGHTS.items())})")
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--eval-minutes", type=float, default=2.0)
