@@ -71,6 +71,22 @@ def test_finetune_starts_a_new_phase_that_keeps_the_history(tmp_path):
                              "--resume", str(tmp_path / "second" / "last.pt")])
 
 
+def test_a_resumed_phase_keeps_its_loss_and_refuses_another(tmp_path):
+    from training import train
+    train_cache = tiny_corpus(str(tmp_path / "train.npz"), 0)
+    heldout_cache = tiny_corpus(str(tmp_path / "heldout.npz"), 1)
+    common = ["--model", "mrfed", "--batch", "1", "--workers", "0", "--n-heldout", "2", "--crop", "128",
+              "--corpus-cache", train_cache, "--heldout-cache", heldout_cache, "--minutes", "5",
+              "--out", str(tmp_path / "run")]
+    last = str(tmp_path / "run" / "last.pt")
+    train.main(common + ["--max-steps", "1", "--loss", "pearson=1,slope=0.5"])
+    train.main(common + ["--max-steps", "2", "--resume", last])  # no --loss: the checkpoint's own
+    resumed = torch.load(last, weights_only=False)
+    assert resumed["steps"] == 2 and resumed["config"]["losses"] == dict(pearson=1.0, slope=0.5)
+    with pytest.raises(SystemExit, match="start a new phase with --finetune"):
+        train.main(common + ["--max-steps", "3", "--resume", last, "--loss", "cc=1"])
+
+
 def test_integrate_slopes_gives_back_the_heights_whose_differences_they_are():
     from training.networks import integrate_slopes
     heights = torch.randn(2, 1, 37, 52, dtype=torch.float64).cumsum(-1).cumsum(-2)  # rough, with long tilts

@@ -128,9 +128,10 @@ def parse_args(argv):
     ap.add_argument("--batch", type=int, default=12)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--max-steps", type=int, default=0)
-    ap.add_argument("--loss", type=parse_loss_weights, default=dict(LOSS_WEIGHTS),
+    ap.add_argument("--loss", type=parse_loss_weights, default=None,
                     help=f"loss terms and weights, e.g. 'pearson=1,slope=0.5' (terms: {', '.join(LOSS_FUNCTIONS)}; "
-                         f"default {','.join(f'{k}={v:g}' for k, v in LOSS_WEIGHTS.items())})")
+                         f"default {','.join(f'{k}={v:g}' for k, v in LOSS_WEIGHTS.items())}, "
+                         "or with --resume the checkpoint's own)")
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--eval-minutes", type=float, default=2.0)
     ap.add_argument("--n-heldout", type=int, default=48)
@@ -187,6 +188,14 @@ def main(argv=None):
             if fresh:
                 log(f"weights left fresh (no match in {args.finetune}): {', '.join(fresh)}")
         step, t0, previous = ck["steps"], t0 - ck["wall_s"], ck["config"]
+    if args.resume:  # one phase, one loss: the card names a phase's loss once
+        trained_with = previous.get("losses", LOSS_WEIGHTS)
+        if args.loss not in (None, trained_with):
+            raise SystemExit(f"{args.resume} was trained with --loss "
+                             f"{','.join(f'{k}={v:g}' for k, v in trained_with.items())}: "
+                             "resume it with that loss, or start a new phase with --finetune")
+        args.loss = dict(trained_with)
+    cfg["losses"] = args.loss = args.loss or dict(LOSS_WEIGHTS)
     if args.finetune:  # a new phase: fresh optimiser, its own schedule from here
         cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step, before=dict(
             batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"],
