@@ -76,7 +76,10 @@ whole DTM is shifted (or squeezed) back inside only where tiles or the network l
 <i>pixel_size</i>: metres. The model's height in pixel units times the input's ground pixel size,
 taken from the layer's CRS (projected units, or degrees on the CRS's own ellipsoid or sphere at the
 raster's centre latitude; the geometric mean of the two sides for non-square pixels); relief above
-the lowest point. A raster without a CRS is refused: assign one first.
+the lowest point. A raster without a CRS is refused: assign one first. The detail is measured from
+the shading; a regional slope across the whole raster barely shows in an image, so the overall tilt
+(and with it much of the relief of a small raster) is the model's guess: use <i>reference</i> when
+the long wavelengths matter.
 <i>reference</i>: metres tied to a reference DEM. The reference is warped onto the input's grid; the
 DTM takes its long wavelengths from the reference and its detail finer than a reference pixel from the
 model, whose gain is fitted to the reference's slopes by least squares (gain, offset and residual are
