@@ -168,7 +168,7 @@ def main(argv=None):
     train_dems = data.load_dems("train", args.corpus_cache)
     heldout_dems = data.load_dems("heldout", args.heldout_cache)
     cfg = dict(model=args.model, net=net, height_units="pixel", crop=args.crop,
-               batch=args.batch, flip_double=args.flip_double, lr=args.lr, seed=args.seed, losses=args.loss,
+               batch=args.batch, flip_double=args.flip_double, lr=args.lr, seed=args.seed,
                command=command,
                hardware=hardware_string(device), train_sites=[d.name for d in train_dems],
                heldout_sites=[d.name for d in heldout_dems])
