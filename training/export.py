@@ -82,7 +82,7 @@ def describe_phases(ck):
             f"{cfg['hardware']}")
 
 
-def model_card(ck, ckpt_path, G, gain, calibration_views, version="2.0.0"):
+def model_card(ck, ckpt_path, G, gain, calibration_views, version):
     """The card's metadata_props for generator G trained as checkpoint `ck` records."""
     cfg = ck["config"]
     arch = cfg["model"]

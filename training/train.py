@@ -49,6 +49,11 @@ def parse_loss_weights(text):
     return weights
 
 
+def format_loss_weights(weights):
+    """{'cc': 1.0, 'slope': 0.5} -> 'cc=1,slope=0.5', what parse_loss_weights reads."""
+    return ",".join(f"{k}={v:g}" for k, v in weights.items())
+
+
 def losses(pred, target, mask, weights=None):
     weights = weights or LOSS_WEIGHTS
     pred = pred.float()
@@ -130,7 +135,7 @@ def parse_args(argv):
     ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--loss", type=parse_loss_weights, default=None,
                     help=f"loss terms and weights, e.g. 'pearson=1,slope=0.5' (terms: {', '.join(LOSS_FUNCTIONS)}; "
-                         f"default {','.join(f'{k}={v:g}' for k, v in LOSS_WEIGHTS.items())}, "
+                         f"default {format_loss_weights(LOSS_WEIGHTS)}, "
                          "or with --resume the checkpoint's own)")
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--eval-minutes", type=float, default=2.0)
@@ -188,18 +193,17 @@ def main(argv=None):
             if fresh:
                 log(f"weights left fresh (no match in {args.finetune}): {', '.join(fresh)}")
         step, t0, previous = ck["steps"], t0 - ck["wall_s"], ck["config"]
+        trained_with = previous.get("losses", LOSS_WEIGHTS)  # checkpoints from before --loss used the default
     if args.resume:  # one phase, one loss: the card names a phase's loss once
-        trained_with = previous.get("losses", LOSS_WEIGHTS)
         if args.loss not in (None, trained_with):
-            raise SystemExit(f"{args.resume} was trained with --loss "
-                             f"{','.join(f'{k}={v:g}' for k, v in trained_with.items())}: "
+            raise SystemExit(f"{args.resume} was trained with --loss {format_loss_weights(trained_with)}: "
                              "resume it with that loss, or start a new phase with --finetune")
         args.loss = dict(trained_with)
     cfg["losses"] = args.loss = args.loss or dict(LOSS_WEIGHTS)
     if args.finetune:  # a new phase: fresh optimiser, its own schedule from here
         cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step, before=dict(
             batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"],
-            head=N.head_of(previous["net"]), losses=previous.get("losses", LOSS_WEIGHTS)))
+            head=N.head_of(previous["net"]), losses=trained_with))
         cfg["command"] = previous["command"] + " ; fine-tuned: " + command
         log(f"fine-tuning from {args.finetune} (step {step}, {ck['wall_s'] / 60:.1f} min done)")
     if args.resume:
