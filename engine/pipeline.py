@@ -8,6 +8,7 @@ from .bands import SingleBandSource
 from .errors import Cancelled, EngineError
 from .executors import check_scheduler, open_executor
 from .heights import check_height_options, plan_heights
+from .multiscale import SCALE_MODES, infer_in_pieces, unzoom_heights, zoom_values, zooms_for
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
 from .runtime import open_model
 from .shading import raster_shading_axis, sun_azimuth_check
@@ -37,6 +38,7 @@ class EstimateOptions:
     heights: str = "range"           # range | pixel_size | reference (engine/heights.py)
     reference_dem: str = None        # GDAL path of the reference DEM, for heights="reference"
     scheduler: str = None            # Dask scheduler address or local:N for tile mode; None: this process
+    scales: str = "multi"            # multi: ½×, 1×, 2× averaged (pixel-unit models); single: 1× (multiscale.py)
 
 
 @dataclass
@@ -50,15 +52,37 @@ class EstimateReport:
 
 
 class TilePredictor:
-    """Runs the model on one filled window: turn to the canonical sun, mirror-pad, infer, undo, rescale."""
+    """Runs the model on one filled window at each zoom (multiscale.py): turn to the canonical sun,
+    mirror-pad, infer, undo; the zooms' heights averaged, then rescaled by the heights plan."""
 
     def __init__(self, model, options, heights):
         self.model = model
         self.card = model.card
         self.turn = clockwise_turn(options.sun_azimuth, self.card.sun_azimuth_deg)
+        self.zooms, _ = zooms_for(options.scales, self.card)
         self.gain, self.offset = heights.tile_gain, heights.tile_offset
+        self.overlap = options.overlap
 
     def predict(self, values):
+        if len(self.zooms) == 1:
+            output = self._infer(values)
+        else:
+            output = np.zeros(values.shape, np.float32)
+            for zoom in self.zooms:
+                zoomed = zoom_values(values, zoom)
+                heights = infer_in_pieces(self._infer, zoomed, self._piece_side(), self._piece_side(), self.overlap)
+                output += unzoom_heights(heights, zoom, values.shape)
+            output /= np.float32(len(self.zooms))
+        output *= np.float32(self.gain)  # in place: the array is ours
+        output += np.float32(self.offset)
+        return output
+
+    def _piece_side(self):
+        """Largest square whose turned canvas stays within WHOLE_WINDOW_MAX (the memory bound of one run)."""
+        angle = np.deg2rad(self.turn)
+        return max(self.card.input_size // 2, int(WHOLE_WINDOW_MAX / (abs(np.cos(angle)) + abs(np.sin(angle)))))
+
+    def _infer(self, values):
         turned = rotate_clockwise(values, self.turn) if self.turn else values
         size, multiple = self.card.input_size, self.card.input_multiple
         height = max(size, round_up(turned.shape[0], multiple))
@@ -68,8 +92,6 @@ class TilePredictor:
         output = output[top:top + turned.shape[0], left:left + turned.shape[1]]
         if self.turn:
             output = rotate_back(output, self.turn, values.shape)
-        output *= np.float32(self.gain)  # in place: the network's output array is ours
-        output += np.float32(self.offset)
         return output
 
 
@@ -109,6 +131,8 @@ def _check_options(options):
                           f"ELEVATION_MIN ({options.elevation_min:g}).")
     if options.sun_azimuth is not None and not np.isfinite(options.sun_azimuth):
         raise EngineError("SUN_AZIMUTH must be a finite number of degrees.")
+    if options.scales not in SCALE_MODES:
+        raise EngineError(f"SCALES must be one of {', '.join(SCALE_MODES)}, not '{options.scales}'.")
     check_height_options(options.heights, options.reference_dem)
     check_scheduler(options.scheduler)
 
@@ -224,6 +248,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     log(f"Inference with {card.summary()} on {model.provider}; input {source.description}, "
         f"{source.stretch_note()}.")
     log(axis_line)
+    log(zooms_for(options.scales, card)[1])
     fit, plan = plan_windows(card, width, height, options)
     # fit mode shows the model pixels max(width, height) / input_size times the input's
     heights = plan_heights(card, options, ds, max(width, height) / card.input_size if fit else 1.0, log)
@@ -249,6 +274,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
             "DTM_SUN_AZIMUTH": "" if options.sun_azimuth is None else f"{options.sun_azimuth:g}",
             "DTM_MEASURED_LIGHT_LINE": "" if axis is None else axis.describe(),
             "DTM_ELEVATION_RANGE": f"{options.elevation_min:g},{options.elevation_max:g}",
+            "DTM_SCALES": ",".join(f"{z:g}" for z in predictor.zooms),
             **height_metadata,
         })
     except BaseException:

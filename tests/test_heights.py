@@ -40,6 +40,7 @@ def estimate(tmp_path, image, model, wkt, geotransform, name="in.tif", **options
     source = write_raster(str(tmp_path / name), image, wkt=wkt, geotransform=geotransform)
     output = str(tmp_path / f"dtm_{name}")
     logged = []
+    options.setdefault("scales", "single")  # the identity fixture is not scale-equivariant (test_multiscale.py)
     estimate_dtm(source, output, EstimateOptions(model, **options), log=logged.append)
     values, nodata, ds = read(output)
     return values, ds.GetMetadata(), logged
@@ -317,7 +318,7 @@ def test_cancel_during_the_heights_pass_leaves_no_output(tmp_path, pixel_model, 
 
     output = tmp_path / "dtm.tif"
     with pytest.raises(Cancelled):
-        estimate_dtm(source, str(output), EstimateOptions(pixel_model, heights=heights, reference_dem=reference),
+        estimate_dtm(source, str(output), EstimateOptions(pixel_model, heights=heights, reference_dem=reference, scales="single"),
                      is_canceled=cancel_after_the_tile)
     assert len(polls) == 2 and not output.exists()
     assert not [name for name in tmp_path.iterdir() if name.name.endswith(".partial.tif")]

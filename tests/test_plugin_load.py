@@ -29,7 +29,7 @@ def test_metadata_is_complete():
     assert meta["email"] == "dtm-estimator@example.org"
     assert meta["repository"] == "https://github.com/dtm-estimator/dtm_estimator"
     assert meta["tracker"] == "https://github.com/dtm-estimator/dtm_estimator/issues"
-    for word in ("onnxruntime", "onnxruntime-gpu", "synthetic Mars-like terrain"):
+    for word in ("onnxruntime", "onnxruntime-gpu", "renders of real DEMs"):
         assert word in meta["about"]
     tags = [t.strip() for t in meta["tags"].split(",")]
     assert {"dtm", "dem", "mars", "planetary", "machine learning", "onnx", "shape from shading",

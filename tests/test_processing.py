@@ -395,9 +395,10 @@ def test_parameter_contract(qgis_app):
     assert alg.displayName() == "Estimate DTM"
     names = [p.name() for p in alg.parameterDefinitions()]
     assert names == ["INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "LARGE_RASTER",
-                     "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "DASK_SCHEDULER", "OUTPUT"]
+                     "SCALES", "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "DASK_SCHEDULER", "OUTPUT"]
     enums = {"MODEL": (["pix2pixcc", "mrfed"], "pix2pixcc"), "DEVICE": (["auto", "cpu", "gpu"], "auto"),
-             "LARGE_RASTER": (["tile", "fit"], "tile"), "HEIGHTS": (["range", "pixel_size", "reference"], "range")}
+             "LARGE_RASTER": (["tile", "fit"], "tile"), "SCALES": (["multi", "single"], "multi"),
+             "HEIGHTS": (["range", "pixel_size", "reference"], "range")}
     for name, (options, default) in enums.items():
         parameter = alg.parameterDefinition(name)
         assert isinstance(parameter, QgsProcessingParameterEnum)

@@ -25,7 +25,7 @@ def test_pixel_size_on_a_mars_image(processing, pixel_model, tmp_path):
     # Gale crater, 0.0005° pixels on the Mars 2015 sphere; the centre row lies at −5.04°
     src = write_raster(str(tmp_path / "gale.tif"), image, geotransform=(137.3, 0.0005, 0, -5.0, 0, -0.0005))
     out = str(tmp_path / "dtm.tif")
-    processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "HEIGHTS": "pixel_size", "OUTPUT": out})
+    processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "SCALES": "single", "HEIGHTS": "pixel_size", "OUTPUT": out})
     degree = MARS_RADIUS * math.pi / 180
     pixel = 0.0005 * degree * math.sqrt(math.cos(math.radians(-5.04)))
     values, _, ds = read(out)
@@ -46,7 +46,7 @@ def test_reference_layer_in_a_geographic_crs(processing, pixel_model, tmp_path):
     gdal.Warp(reference_path, truth_path, dstSRS=wgs84_wkt(), xRes=0.0018, yRes=0.0014, resampleAlg="average")
     reference = QgsRasterLayer(reference_path, "reference", "gdal")
     out = str(tmp_path / "dtm.tif")
-    processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "HEIGHTS": "reference",
+    processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "SCALES": "single", "HEIGHTS": "reference",
                          "REFERENCE_DEM": reference, "OUTPUT": out})
     values, _, ds = read(out)
     assert ds.GetMetadataItem("DTM_REFERENCE") == reference_path
@@ -60,7 +60,7 @@ def test_pixel_size_on_a_geographic_earth_image(processing, pixel_model, tmp_pat
     image = byte_image(200, 120, seed=23)
     src = write_raster(str(tmp_path / "boulder.tif"), image, wkt=wgs84_wkt(), geotransform=WGS84_40N)
     out = str(tmp_path / "dtm.tif")
-    processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "HEIGHTS": "pixel_size", "OUTPUT": out})
+    processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "SCALES": "single", "HEIGHTS": "pixel_size", "OUTPUT": out})
     pixel = math.sqrt(111.0346 * 85.3943)  # a 0.001° pixel at 40° N on WGS 84
     values, _, ds = read(out)
     assert float(ds.GetMetadataItem("DTM_MODEL_PIXEL_M")) == pytest.approx(pixel, rel=1e-5)
@@ -72,7 +72,7 @@ def test_reference_without_reference_dem_is_refused(processing, pixel_model, tmp
     src = write_raster(str(tmp_path / "g.tif"), byte_image(40, 40), wkt=utm_wkt(), geotransform=UTM)
     out = str(tmp_path / "dtm.tif")
     with pytest.raises(QgsProcessingException, match="HEIGHTS=reference needs a reference DEM"):
-        processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "HEIGHTS": "reference", "OUTPUT": out})
+        processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "SCALES": "single", "HEIGHTS": "reference", "OUTPUT": out})
 
 
 def test_range_model_with_pixel_size_is_refused(processing, identity_model, tmp_path):
@@ -90,7 +90,7 @@ def test_reference_that_misses_the_input_is_refused(processing, pixel_model, tmp
     far = write_raster(str(tmp_path / "far.tif"), box_average(truth, 4).astype(np.float32), dtype=gdal.GDT_Float32,
                        wkt=utm_wkt(), geotransform=(UTM[0], 80.0, 0, UTM[3] + 1e5, 0, -80.0))
     with pytest.raises(QgsProcessingException, match="does not overlap"):
-        processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "HEIGHTS": "reference", "REFERENCE_DEM": far,
+        processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "SCALES": "single", "HEIGHTS": "reference", "REFERENCE_DEM": far,
                              "OUTPUT": str(tmp_path / "dtm.tif")})
 
 
@@ -116,7 +116,7 @@ def test_reference_layer_options_gdal_cannot_take_are_named_in_a_warning(process
     assert reference.isValid()
     feedback = recording_feedback()
     out = str(tmp_path / "dtm.tif")
-    processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "HEIGHTS": "reference",
+    processing.run(ALG, {"INPUT": src, "MODEL_FILE": pixel_model, "SCALES": "single", "HEIGHTS": "reference",
                          "REFERENCE_DEM": reference, "OUTPUT": out}, feedback=feedback)
     assert gdal.Open(out).GetMetadataItem("DTM_REFERENCE") == reference_path
     assert any("NUM_THREADS=1" in w and "reference DEM" in w for w in feedback.warnings), feedback.warnings

@@ -55,10 +55,11 @@ def test_help_lists_every_parameter(qgis_env):
     done = qgis_process(qgis_env, "help", ALG)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Estimate DTM (dtmestimator:estimatedtm)" in done.stdout
-    for name in ("INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "LARGE_RASTER", "HEIGHTS",
-                 "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "OUTPUT"):
+    for name in ("INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "LARGE_RASTER", "SCALES",
+                 "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "OUTPUT"):
         assert f"\n{name}: " in done.stdout, name
-    for option in ("pix2pixcc", "mrfed", "auto", "gpu", "tile", "fit", "range", "pixel_size", "reference"):
+    for option in ("pix2pixcc", "mrfed", "auto", "gpu", "tile", "fit", "multi", "single", "range", "pixel_size",
+                   "reference"):
         assert option in done.stdout
 
 
@@ -115,9 +116,10 @@ def test_run_with_heights_and_a_reference_dem(qgis_env, tmp_path):
     reference = write_raster(str(tmp_path / "reference.tif"), box_average(truth, 8).astype(np.float32),
                              dtype=gdal.GDT_Float32, wkt=utm_wkt(), geotransform=(UTM[0], 160.0, 0, UTM[3], 0, -160.0))
     out = str(tmp_path / "dtm.tif")
-    done = qgis_process(qgis_env, "run", ALG, "--", f"INPUT={src}", f"MODEL_FILE={model}", "HEIGHTS=reference",
-                        f"REFERENCE_DEM={reference}", f"OUTPUT={out}")
+    done = qgis_process(qgis_env, "run", ALG, "--", f"INPUT={src}", f"MODEL_FILE={model}", "SCALES=single",
+                        "HEIGHTS=reference", f"REFERENCE_DEM={reference}", f"OUTPUT={out}")
     assert done.returncode == 0, done.stdout + done.stderr
     values, _, ds = read(out)
+    assert ds.GetMetadataItem("DTM_SCALES") == "1"
     assert float(ds.GetMetadataItem("DTM_REFERENCE_GAIN")) == pytest.approx(3.0, rel=1e-4)
     np.testing.assert_allclose(values, truth, atol=0.05)

@@ -112,7 +112,8 @@ def summarise(cases, names, sun_cases):
              f"Reference = the truth box-averaged {FACTOR}×{FACTOR}; bar: reference-mode RMSE ≤ {RMSE_BAR:g} × "
              f"that of the reference bilinearly upsampled (gdal.Warp), and the pixel_size output's standard "
              f"deviation within a factor {SPREAD_BAR:g} of the truth's. Means over {len(sun_cases)} sun case(s): "
-             + ", ".join(f"az {a:g}°/alt {e:g}°" for a, e in sun_cases) + f"; {BORDER}-px border cropped.", "",
+             + ", ".join(f"az {a:g}°/alt {e:g}°" for a, e in sun_cases) + f"; {BORDER}-px border cropped; the engine "
+             "at its default scales (SCALES=multi: ½×, 1×, 2× averaged).", "",
              "| model | DEM | upsampled reference RMSE (m) | reference-mode RMSE (m) | ratio | fitted gain | "
              "reference verdict | pixel_size std (m) | truth std (m) | std ratio | pixel_size verdict |",
              "|" + "---|" * 11]

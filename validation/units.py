@@ -27,11 +27,12 @@ def height_units(card):
     return PIXEL_UNITS
 
 
-def engine_options(card, sun_azimuth, threads=None, graph_optimization=None):
-    """EstimateOptions for one validation run of this model on CPU, lit from `sun_azimuth`."""
+def engine_options(card, sun_azimuth, threads=None, graph_optimization=None, scales="multi"):
+    """EstimateOptions for one validation run of this model on CPU, lit from `sun_azimuth`, at the
+    engine's default scales unless told otherwise."""
     from dtm_estimator.engine import EstimateOptions
     options = EstimateOptions(card.path, sun_azimuth=sun_azimuth, device="cpu", threads=threads,
-                              graph_optimization=graph_optimization)
+                              graph_optimization=graph_optimization, scales=scales)
     if height_units(card) == PIXEL_UNITS:
         options.heights = "pixel_size"  # metres out
     return options

@@ -69,9 +69,9 @@ def read_prediction(path):
 
 
 class ModelRunner:
-    def __init__(self, path, name, threads, graph_optimization=None):
+    def __init__(self, path, name, threads, graph_optimization=None, scales="multi"):
         self.path, self.name, self.threads = path, name, threads
-        self.graph_optimization = graph_optimization
+        self.graph_optimization, self.scales = graph_optimization, scales
         self.fatal = None
         self.card = None
         self.seconds = []
@@ -88,7 +88,7 @@ class ModelRunner:
         if self.fatal:
             raise RuntimeError(self.fatal)
         from dtm_estimator.engine import estimate_dtm
-        options = engine_options(self.card, sun_azimuth, self.threads, self.graph_optimization)
+        options = engine_options(self.card, sun_azimuth, self.threads, self.graph_optimization, self.scales)
         self.seconds.append(estimate_dtm(image_path, out_path, options).seconds)
         try:
             return read_prediction(out_path)
@@ -376,7 +376,9 @@ def _intro(payload):
             "orbital image with its DEM, sun estimated from the truth), **held-out synthetic** (simulator). "
             "Renders: gdaldem hillshade of the truth at its pixel size; a coarser pixel is the truth "
             "box-averaged and rendered at that pixel size. Models run through `dtm_estimator.engine.estimate_dtm` "
-            "on CPU with the image's azimuth; baseline: Pentland (1990) linear SFS given the same sun. Metrics on "
+            f"on CPU with the image's azimuth, SCALES={cfg.get('scales', 'single')}"
+            + (" (½×, 1×, 2× averaged)" if cfg.get("scales") == "multi" else " (1×)")
+            + "; baseline: Pentland (1990) linear SFS given the same sun. Metrics on "
             f"pixels valid in both, {cfg['border_px']}-px border cropped. Rows: each DEM at each pixel size (mean "
             "over its sun cases); 'all ×F': mean over the DEMs at pixel factor F; overall: mean over DEMs of each "
             "DEM's mean over its pixel sizes. Bar (validation DEMs, overall): beat the baseline on all four "
@@ -550,6 +552,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
     parser.add_argument("--graph-optimization", choices=("disabled", "basic", "extended", "all"),
                         help="onnxruntime graph optimisation level for every model (default: each card's)")
+    parser.add_argument("--scales", choices=("multi", "single"), default="multi",
+                        help="the engine's SCALES: multi (its default, ½×, 1×, 2× averaged) or single (1×)")
     parser.add_argument("--no-figures", action="store_true")
     args = parser.parse_args(argv)
 
@@ -572,7 +576,7 @@ def main(argv=None):
         print(text, flush=True)
 
     os.makedirs(args.out, exist_ok=True)
-    runners = [ModelRunner(path, name, args.threads, args.graph_optimization)
+    runners = [ModelRunner(path, name, args.threads, args.graph_optimization, args.scales)
                for path, name in zip(args.models, unique_names(args.models))]
     for runner in runners:
         runner.open()
@@ -613,6 +617,7 @@ def main(argv=None):
                    "metrics": list(METRICS), "bar": BAR, "baseline": "Pentland 1990 linear SFS, true sun",
                    "synthetic_pairs": n_synthetic, "synthetic_size": args.synthetic_size,
                    "threads": args.threads, "graph_optimization": args.graph_optimization or "card",
+                   "scales": args.scales,
                    "python": platform.python_version(),
                    "gdal": gdal.__version__, "seconds": round(time.perf_counter() - started, 1)},
         "scenes": [{"set": s.set, "dem": s.dem, "factor": s.factor, "pixel_m": s.pixel_m,
