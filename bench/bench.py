@@ -53,15 +53,16 @@ def timed_network_calls():
     return seconds
 
 
-def case_compare(model_path, raster, threads, repeats, device="cpu"):
+def case_compare(model_path, raster, threads, repeats, device="cpu", scales="single"):
     """Bare network against the whole algorithm on 1024², alternating, on the engine's own session.
 
     Alternating run by run puts both under the same machine load; each engine run writes a new
     file (like Processing's temporary outputs), removed outside the timer. The engine's overhead is
-    its wall time minus the time its one network call took inside it.
+    its wall time minus the time its network calls took inside it (one call at scales='single', one per
+    scale and piece at 'multi').
     """
     from dtm_estimator.engine import EstimateOptions, estimate_dtm, open_model
-    options = EstimateOptions(model_path, device=device, threads=threads or None)
+    options = EstimateOptions(model_path, device=device, threads=threads or None, scales=scales)
     model, _ = open_model(model_path, device, threads or None)
     batch = network_input(raster)
     network_seconds = timed_network_calls()
@@ -121,7 +122,7 @@ def case_variant(model_path, raster, variant, repeats):
 VARIANTS = ("ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL", "int8-dynamic", "fp16")
 
 
-def case_engine(model_path, raster, mode, threads, device="cpu"):
+def case_engine(model_path, raster, mode, threads, device="cpu", scales="single"):
     """One run of the whole algorithm on a large raster, in a fresh process (so its peak memory is its own).
 
     The session is opened and run once before the clock starts, as in a QGIS session after its first
@@ -129,7 +130,7 @@ def case_engine(model_path, raster, mode, threads, device="cpu"):
     """
     import numpy as np
     from dtm_estimator.engine import EstimateOptions, estimate_dtm, open_model
-    options = EstimateOptions(model_path, device=device, large_raster=mode, threads=threads or None)
+    options = EstimateOptions(model_path, device=device, large_raster=mode, threads=threads or None, scales=scales)
     out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
     start = time.perf_counter()
     model, _ = open_model(model_path, device, threads or None)
@@ -144,11 +145,11 @@ def case_engine(model_path, raster, mode, threads, device="cpu"):
     return {"seconds": seconds, "tiles": report.tiles, "startup_s": startup, "network_s": sum(network_seconds)}
 
 
-def case_windows(model_path, raster, scheduler, device="cpu"):
+def case_windows(model_path, raster, scheduler, device="cpu", scales="single"):
     """Tile mode's windows per second in this process (scheduler '') or on Dask ('local:2'): the steady
     rate between the first and the last window back, so session and cluster start-up stay apart."""
     from dtm_estimator.engine import EstimateOptions, estimate_dtm
-    options = EstimateOptions(model_path, device=device, scheduler=scheduler or None)
+    options = EstimateOptions(model_path, device=device, scheduler=scheduler or None, scales=scales)
     out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
     back = []
     start = time.perf_counter()
@@ -228,7 +229,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="dtm-bench-")
     rasters = {size: make_raster(os.path.join(scratch, f"r{size}.tif"), size)
-               for size in sorted({1024, args.windows_size, *args.sizes})}
+               for size in sorted({1024, 2048, args.windows_size, *args.sizes})}
     rows = []
     for name in args.models:
         model = name if name.endswith(".onnx") else os.path.join(ROOT, "models", f"{name}.onnx")
@@ -245,6 +246,12 @@ def main():
                     result = run_case("engine", model_path=model, raster=rasters[size], mode=mode,
                                       threads=threads, device=args.device)
                     row[f"{mode}_{size}"] = dict(result, mpix_per_s=size * size / 1e6 / result["seconds"])
+            if sweep:  # the engine's default, multi-scale: what it costs against one scale
+                multi = run_case("compare", model_path=model, raster=rasters[1024], threads=threads,
+                                 repeats=max(3, args.repeats // 3), device=args.device, scales="multi")
+                row["multi_1024"] = multi
+                row["multi_tile_2048"] = run_case("engine", model_path=model, raster=rasters[2048], mode="tile",
+                                                  threads=threads, device=args.device, scales="multi")
             for scheduler in ("", args.scheduler) if sweep else ():
                 result = run_case("windows", model_path=model, raster=rasters[args.windows_size],
                                   scheduler=scheduler, device=args.device)
@@ -260,10 +267,30 @@ def main():
     where = f"{machine()}, provider {', '.join(sorted({row['provider'] for row in rows}))}"
     with open(os.path.join(args.out, "results.json"), "w") as handle:
         json.dump({"machine": where, "rows": rows, "offset_solve": solve}, handle, indent=1)
-    table = markdown(rows, args.sizes) + "\n\n" + windows_markdown(rows, args.windows_size, args.scheduler, solve)
+    table = (markdown(rows, args.sizes) + "\n\n" + scales_markdown(rows) + "\n\n"
+             + windows_markdown(rows, args.windows_size, args.scheduler, solve))
     with open(os.path.join(args.out, "results.md"), "w") as handle:
         handle.write(f"Machine: {where}\n\n{table}\n")
     print(table)
+
+
+def scales_markdown(rows):
+    """The default multi-scale run (½×, 1×, 2× averaged) against one scale, on the same machine and load."""
+    lines = ["Every case above runs at one scale (SCALES=single). The engine's default, SCALES=multi, infers each "
+             "window at ½×, 1× and 2× its pixel count and averages the heights (engine/multiscale.py):", "",
+             "| model | engine 1024² s, single | engine 1024² s, multi | multi/single | network calls s, multi | "
+             "tile 2048² s, single | tile 2048² s, multi (peak MiB) |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        if "multi_1024" not in row:
+            continue
+        multi, tile = row["multi_1024"], row["multi_tile_2048"]
+        single_tile = row.get("tile_2048", {}).get("seconds")
+        lines.append(f"| {row['model']} | {row['engine_1024_s']:.3f} | {multi['engine_s']:.3f} | "
+                     f"{multi['engine_s'] / row['engine_1024_s']:.1f}× | "
+                     f"{multi['engine_s'] - multi['overhead_ms'] / 1000:.3f} | "
+                     f"{'' if single_tile is None else f'{single_tile:.1f}'} | {tile['seconds']:.1f} "
+                     f"({tile['peak_rss_mib']:.0f}) |")
+    return "\n".join(lines)
 
 
 def windows_markdown(rows, size, scheduler, solve):

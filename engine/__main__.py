@@ -34,7 +34,7 @@ def parse_arguments(argv=None):
                              "reference: metres tied to --reference-dem")
     parser.add_argument("--scales", choices=SCALE_MODES, default="multi",
                         help="multi: the image at ½×, 1× and 2× its pixel count, heights averaged (more accurate, "
-                             "about 5× the model time); single: 1× only")
+                             "about 11× the CPU time); single: 1× only")
     parser.add_argument("--reference-dem", help="a DEM in metres, for --heights reference")
     parser.add_argument("--elevation-min", type=float, default=DEFAULT_ELEVATION_RANGE[0])
     parser.add_argument("--elevation-max", type=float, default=DEFAULT_ELEVATION_RANGE[1])

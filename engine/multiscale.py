@@ -56,10 +56,10 @@ def unzoom_heights(heights, zoom, shape):
     return (heights / np.float32(zoom)).astype(np.float32)
 
 
-def infer_in_pieces(infer, values, side, tile, overlap):
-    """infer(values) for an array whose side may exceed `side` px: windows of `tile` px overlapping by
-    `overlap`, cross-faded. Bounds the memory of the 2× scale, whose window is 4× the pixels."""
-    if max(values.shape) <= side:
+def infer_in_pieces(infer, values, fits, tile, overlap):
+    """infer(values), in one run where fits(values.shape), else in square pieces of `tile` px overlapping
+    by `overlap`, cross-faded. Bounds the memory of the 2× scale, whose window is 4× the pixels."""
+    if fits(values.shape):
         return infer(values)
     total = np.zeros(values.shape, np.float32)
     weight = np.zeros(values.shape, np.float32)

@@ -70,17 +70,20 @@ class TilePredictor:
             output = np.zeros(values.shape, np.float32)
             for zoom in self.zooms:
                 zoomed = zoom_values(values, zoom)
-                heights = infer_in_pieces(self._infer, zoomed, self._piece_side(), self._piece_side(), self.overlap)
+                heights = infer_in_pieces(self._infer, zoomed, self._fits, self._piece_side(), self.overlap)
                 output += unzoom_heights(heights, zoom, values.shape)
             output /= np.float32(len(self.zooms))
         output *= np.float32(self.gain)  # in place: the array is ours
         output += np.float32(self.offset)
         return output
 
+    def _fits(self, shape):
+        """Whether one run of a window this shape stays within WHOLE_WINDOW_MAX, the memory bound of a window."""
+        return turned_canvas(shape[1], shape[0], self.turn) <= WHOLE_WINDOW_MAX
+
     def _piece_side(self):
-        """Largest square whose turned canvas stays within WHOLE_WINDOW_MAX (the memory bound of one run)."""
-        angle = np.deg2rad(self.turn)
-        return max(self.card.input_size // 2, int(WHOLE_WINDOW_MAX / (abs(np.cos(angle)) + abs(np.sin(angle)))))
+        """The largest square that fits (_fits)."""
+        return max(self.card.input_size // 2, int(WHOLE_WINDOW_MAX / turned_canvas(1, 1, self.turn)))
 
     def _infer(self, values):
         turned = rotate_clockwise(values, self.turn) if self.turn else values
@@ -95,16 +98,20 @@ class TilePredictor:
         return output
 
 
+def turned_canvas(width, height, turn):
+    """Side of the square canvas that holds a width × height window turned by `turn` degrees."""
+    angle = np.deg2rad(turn)
+    cos, sin = abs(np.cos(angle)), abs(np.sin(angle))
+    return max(width * cos + height * sin, width * sin + height * cos)
+
+
 def window_size(card, width, height, turn):
     """Side of the tile plan's windows: the whole raster as one window while its (turned) canvas stays
     within WHOLE_WINDOW_MAX px, else the model's input size. A fully convolutional network given the
     whole raster sees all its context at once, so no window gets its own regional tilt to reconcile
     (on the 1197 × 643 px Big Tujunga render lit from 315°, r 0.70 with two windows, 0.79 with one);
     the cap keeps a run under about 2 GB (Pix2PixCC: 0.8 GB at 1024², 2.8 GB at 2048²); larger rasters tile."""
-    angle = np.deg2rad(turn)
-    cos, sin = abs(np.cos(angle)), abs(np.sin(angle))
-    canvas = max(width * cos + height * sin, width * sin + height * cos)
-    if canvas <= WHOLE_WINDOW_MAX:
+    if turned_canvas(width, height, turn) <= WHOLE_WINDOW_MAX:
         return max(width, height, card.input_size)
     return card.input_size
 

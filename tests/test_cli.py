@@ -32,6 +32,20 @@ def test_the_command_line_gives_the_algorithms_dtm_on_the_sample(processing, tmp
     assert "1/1 windows" in result.stderr and "CPUExecutionProvider" in result.stderr
 
 
+def test_scales_single_on_the_command_line_is_the_algorithms_single_scale(processing, tmp_path):
+    by_cli, by_algorithm = str(tmp_path / "cli.tif"), str(tmp_path / "algorithm.tif")
+    result = cli(SAMPLE, by_cli, "--model", "mrfed", "--sun-azimuth", "41", "--scales", "single")
+    assert result.returncode == 0, result.stderr
+    processing.run("dtmestimator:estimatedtm", {"INPUT": SAMPLE, "MODEL": "mrfed", "SUN_AZIMUTH": 41,
+                                                "SCALES": "single", "OUTPUT": by_algorithm})
+    cli_values, _, cli_ds = read(by_cli)
+    algorithm_values, _, algorithm_ds = read(by_algorithm)
+    span = algorithm_values.max() - algorithm_values.min()
+    assert np.abs(cli_values - algorithm_values).max() <= 1e-5 * span
+    assert cli_ds.GetMetadataItem("DTM_SCALES") == algorithm_ds.GetMetadataItem("DTM_SCALES") == "1"
+    assert "Scales: one (1×)." in result.stderr
+
+
 def test_the_progress_bar_counts_windows(tmp_path, identity_model):
     source = write_raster(str(tmp_path / "in.tif"), byte_image(1500, 2300))
     result = cli(source, str(tmp_path / "out.tif"), "--model-file", identity_model, "--elevation-max", "1020")

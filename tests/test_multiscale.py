@@ -44,11 +44,11 @@ def test_pieces_cover_every_pixel_once_in_weight():
         calls.append(piece.shape)
         return piece * np.float32(3)
 
-    out = infer_in_pieces(infer, values, side=512, tile=512, overlap=64)
+    out = infer_in_pieces(infer, values, lambda shape: max(shape) <= 512, tile=512, overlap=64)
     np.testing.assert_allclose(out, values * 3, rtol=1e-5, atol=1e-5)
     assert len(calls) == 2 * 3 and max(max(c) for c in calls) <= 512
     calls.clear()
-    infer_in_pieces(infer, values, side=1100, tile=512, overlap=64)
+    infer_in_pieces(infer, values, lambda shape: max(shape) <= 1100, tile=512, overlap=64)
     assert calls == [(700, 1100)]
 
 
@@ -86,3 +86,16 @@ def test_unknown_scales_mode_is_refused(tmp_path, pixel_model):
     source = write_raster(str(tmp_path / "in.tif"), np.full((40, 40), 100, np.uint8))
     with pytest.raises(EngineError, match="SCALES must be one of multi, single"):
         estimate_dtm(source, str(tmp_path / "out.tif"), EstimateOptions(pixel_model, scales="triple"))
+
+
+def test_each_scale_runs_whole_while_its_turned_canvas_fits(tmp_path, pixel_model, monkeypatch):
+    # 1197 × 643 px lit from 315° (turned 45°): a 1301 px canvas, one run at ½× and at 1× as at one scale;
+    # the 2× window (2394 × 1286) runs in 1086 px pieces, 3 × 2 of them.
+    from dtm_estimator.engine import runtime
+    calls, run = [], runtime.ModelSession.run
+    monkeypatch.setattr(runtime.ModelSession, "run", lambda self, batch: calls.append(batch.shape) or run(self, batch))
+    source = write_raster(str(tmp_path / "in.tif"), np.round(smooth_image(643, 1197, seed=5)).astype(np.uint8),
+                          wkt=utm_wkt())
+    report = estimate_dtm(source, str(tmp_path / "out.tif"), EstimateOptions(pixel_model, sun_azimuth=315))
+    assert report.tiles == 1 and len(calls) == 1 + 1 + 6
+

@@ -69,7 +69,8 @@ def test_tile_borders_leave_no_seam(tmp_path, path):
     image = hillshade(dem, str(tmp_path / "scene.tif"), 270.0)
     out = str(tmp_path / "dtm.tif")
     estimate_dtm(image, out, EstimateOptions(path, device="cpu"))
-    dtm, *_ = read(out)
+    dtm, _, ds = read(out)
+    assert ds.GetMetadataItem("DTM_SCALES") == "0.5,1,2"  # the default: each 2× window in pieces
     starts = axis_starts(1800, 1024, 128)
     borders = [starts[1] - 1, starts[0] + 1024 - 1]  # where the second tile begins, the first ends
     for axis, name in ((1, "column"), (0, "row")):
