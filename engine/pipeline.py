@@ -62,6 +62,7 @@ class TilePredictor:
         self.zooms, _ = zooms_for(options.scales, self.card)
         self.gain, self.offset = heights.tile_gain, heights.tile_offset
         self.overlap = options.overlap
+        self.check = None  # polled before every model run (cancellation); a window at three scales is many runs
 
     def predict(self, values):
         if len(self.zooms) == 1:
@@ -86,6 +87,8 @@ class TilePredictor:
         return max(self.card.input_size // 2, int(WHOLE_WINDOW_MAX / turned_canvas(1, 1, self.turn)))
 
     def _infer(self, values):
+        if self.check:
+            self.check()
         turned = rotate_clockwise(values, self.turn) if self.turn else values
         size, multiple = self.card.input_size, self.card.input_multiple
         height = max(size, round_up(turned.shape[0], multiple))
@@ -264,6 +267,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
         log(f"Sun azimuth {options.sun_azimuth:g}° turned {predictor.turn:g}° clockwise to the model's "
             f"canonical {card.sun_azimuth_deg:g}°.")
     tracker = _Progress(progress_steps(fit, plan), progress, is_canceled)
+    predictor.check = tracker.check
     writer = AtomicDtmWriter(output_path, driver, ds, f"Estimated relief ({card.name})")
     try:
         if fit or len(plan) == 1:  # one model run: nothing to distribute

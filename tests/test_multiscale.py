@@ -99,3 +99,16 @@ def test_each_scale_runs_whole_while_its_turned_canvas_fits(tmp_path, pixel_mode
     report = estimate_dtm(source, str(tmp_path / "out.tif"), EstimateOptions(pixel_model, sun_azimuth=315))
     assert report.tiles == 1 and len(calls) == 1 + 1 + 6
 
+
+
+def test_cancelling_between_the_scales_of_one_window_writes_nothing(tmp_path, pixel_model, monkeypatch):
+    from dtm_estimator.engine import Cancelled, runtime
+    calls, run = [], runtime.ModelSession.run
+    monkeypatch.setattr(runtime.ModelSession, "run", lambda self, batch: calls.append(batch.shape) or run(self, batch))
+    source = write_raster(str(tmp_path / "in.tif"), np.round(smooth_image(300, 400, seed=6)).astype(np.uint8),
+                          wkt=utm_wkt())
+    output = tmp_path / "out.tif"
+    with pytest.raises(Cancelled):
+        estimate_dtm(source, str(output), EstimateOptions(pixel_model), is_canceled=lambda: len(calls) >= 1)
+    assert len(calls) == 1 and not output.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
