@@ -25,7 +25,8 @@ def zooms_for(mode, card):
     zooms = ZOOMS[mode]
     if len(zooms) == 1:
         return zooms, "Scales: one (1×)."
-    return zooms, f"Scales: {', '.join(f'{z:g}×' for z in zooms)} the image's pixel count along each axis, heights averaged."
+    listed = ", ".join(f"{z:g}×" for z in zooms)
+    return zooms, f"Scales: {listed} the image's pixel count along each axis, heights averaged."
 
 
 def zoom_values(values, zoom):
@@ -39,7 +40,8 @@ def zoom_values(values, zoom):
     block = int(round(1 / zoom))
     rows, cols = -(-values.shape[0] // block) * block, -(-values.shape[1] // block) * block
     padded = np.pad(values, ((0, rows - values.shape[0]), (0, cols - values.shape[1])), mode="symmetric")
-    return padded.reshape(rows // block, block, cols // block, block).mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
+    blocks = padded.reshape(rows // block, block, cols // block, block)
+    return blocks.mean(axis=(1, 3), dtype=np.float64).astype(np.float32)
 
 
 def unzoom_heights(heights, zoom, shape):

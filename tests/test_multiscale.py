@@ -112,3 +112,14 @@ def test_cancelling_between_the_scales_of_one_window_writes_nothing(tmp_path, pi
         estimate_dtm(source, str(output), EstimateOptions(pixel_model), is_canceled=lambda: len(calls) >= 1)
     assert len(calls) == 1 and not output.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (3, 3), (2, 7)])
+def test_tiny_rasters_run_at_three_scales(tmp_path, pixel_model, shape):
+    image = (np.arange(shape[0] * shape[1]).reshape(shape) * 7 % 250 + 3).astype(np.uint8)
+    source = write_raster(str(tmp_path / "in.tif"), image, wkt=utm_wkt())
+    out = str(tmp_path / "out.tif")
+    estimate_dtm(source, out, EstimateOptions(pixel_model, heights="pixel_size"))
+    ds = gdal.Open(out)  # kept: a band outlives no dataset
+    values = ds.GetRasterBand(1).ReadAsArray()
+    assert values.shape == shape and np.isfinite(values).all() and values.min() == 0
