@@ -208,11 +208,15 @@ def fill_nearest(values):
     return values[tuple(indices)]
 
 
+DEFAULT_SCALE_RANGE = (0.75, 8.0)  # a view's ground pixel, in multiples of its DEM's
+
+
 def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_share=0.4,
-                scale_range=(0.75, 8.0), tries=20):
+                scale_range=DEFAULT_SCALE_RANGE, tries=20):
     """One training pair from a real DEM: (image uint8, target float32 pixel units, mask float32).
 
-    The view is resampled to a random ground pixel (0.75–8× the DEM's), turned by a random angle and
+    The view is resampled to a random ground pixel (`scale_range`, log-uniform: 0.75–8× the DEM's by default;
+    below 0.5× it is held at 0.5× on a smaller window), turned by a random angle and
     maybe mirrored, lit from the canonical azimuth (±8°) at elevation 10–70°, shaded by gdaldem's formula
     or the physical renderer, and sometimes cut to a smaller window mirror-padded to `size` as the engine
     pads small rasters (the mask then covers the window only). Target: height / pixel size, mean 0.
@@ -225,9 +229,9 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
             window = tuple(int(rng.integers(48, size + 1)) for _ in range(2))
         factor = math.exp(rng.uniform(math.log(scale_range[0]), math.log(scale_range[1])))
         pixel_m = min(dem.pixel_m * factor, extent / math.hypot(*window))  # the turned window must fit
-        if pixel_m < 0.5 * dem.pixel_m:  # even at 2× upsampling it does not: a smaller window
+        if pixel_m < 0.5 * dem.pixel_m:  # no finer than 2× upsampling; where even that does not fit, a smaller window
             pixel_m = 0.5 * dem.pixel_m
-            shrink = extent / (pixel_m * math.hypot(*window))
+            shrink = min(1.0, extent / (pixel_m * math.hypot(*window)))  # only where it does not fit
             window = tuple(max(48, int(w * shrink)) for w in window)
         radius_rows = 0.5 * pixel_m * math.hypot(*window) / dem.dy
         radius_cols = 0.5 * pixel_m * math.hypot(*window) / dem.dx

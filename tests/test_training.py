@@ -163,3 +163,26 @@ def test_loss_terms_are_chosen_on_the_command_line_and_recorded(tmp_path):
     tuned = dict(last["config"], phase_start={"before": {"losses": train.LOSS_WEIGHTS}})
     assert describe_losses(tuned).startswith("loss 1 x multi-scale CC over pooling 1-32 + 0.5 x relative slope L1 "
                                              "+ 0.2 x log spread, then in the fine-tune 1 x full-resolution")
+
+
+def test_the_views_scale_range_is_chosen_on_the_command_line_recorded_and_kept_on_resume(tmp_path, monkeypatch):
+    from training import data, train
+    import argparse
+    assert train.parse_scale_range("0.4,8") == (0.4, 8.0)
+    with pytest.raises(argparse.ArgumentTypeError, match="0 < low <= high"):
+        train.parse_scale_range("2,1")
+    asked = []
+    real_view = data.random_view
+    # the training views' range; the held-out views stay the renderer's default, a fixed yardstick (None here)
+    monkeypatch.setattr(data, "random_view", lambda *a, **k: asked.append(k.get("scale_range")) or real_view(*a, **k))
+    common = ["--model", "mrfed", "--crop", "128", "--batch", "2", "--workers", "0", "--n-heldout", "2",
+              "--corpus-cache", tiny_corpus(str(tmp_path / "train.npz"), 0),
+              "--heldout-cache", tiny_corpus(str(tmp_path / "h.npz"), 1), "--minutes", "5"]
+    train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "1", "--scale-range", "0.4,8"])
+    assert set(asked) == {None, (0.4, 8.0)}
+    last = str(tmp_path / "run" / "last.pt")
+    assert torch.load(last, weights_only=False)["config"]["scale_range"] == [0.4, 8.0]
+    asked.clear()
+    train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "2", "--resume", last])
+    assert set(asked) == {None, (0.4, 8.0)}
+    assert torch.load(last, weights_only=False)["config"]["scale_range"] == [0.4, 8.0]

@@ -17,6 +17,7 @@ import time
 
 import torch
 
+from terrain.render import DEFAULT_SCALE_RANGE
 from training import data
 from training import networks as N
 
@@ -47,6 +48,17 @@ def parse_loss_weights(text):
             raise argparse.ArgumentTypeError(f"loss term '{name}' is not one of {', '.join(LOSS_FUNCTIONS)}")
         weights[name.strip()] = float(value)
     return weights
+
+
+def parse_scale_range(text):
+    """'0.4,8' -> (0.4, 8.0): the training views' ground pixel, in multiples of each DEM's."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scale range must be 'low,high', got '{text}'") from None
+    if not 0 < low <= high:
+        raise argparse.ArgumentTypeError(f"scale range must have 0 < low <= high, got '{text}'")
+    return low, high
 
 
 def format_loss_weights(weights):
@@ -142,6 +154,10 @@ def parse_args(argv):
     ap.add_argument("--n-heldout", type=int, default=48)
     ap.add_argument("--flip-double", action="store_true",
                     help="also train on each batch mirrored north-south (the sun stays in the west)")
+    ap.add_argument("--scale-range", type=parse_scale_range, default=None,
+                    help="the views' ground pixel in multiples of each DEM's, log-uniform (default "
+                         f"{','.join(f'{v:g}' for v in DEFAULT_SCALE_RANGE)}, or with --resume the checkpoint's own); "
+                         "below 1 the DEM is upsampled (terrain/render.py holds it at 0.5 at most)")
     ap.add_argument("--corpus-cache", default=None, help="npz of the training sites (python -m terrain.corpus)")
     ap.add_argument("--heldout-cache", default=None, help="npz of the held-out sites (--split heldout)")
     ap.add_argument("--resume", default=None, help="last.pt to continue (weights, optimiser, steps, wall time)")
@@ -200,6 +216,9 @@ def main(argv=None):
                              "resume it with that loss, or start a new phase with --finetune")
         args.loss = dict(trained_with)
     cfg["losses"] = args.loss = args.loss or dict(LOSS_WEIGHTS)
+    if args.resume and args.scale_range is None:  # a resumed phase keeps its views
+        args.scale_range = tuple(previous.get("scale_range", DEFAULT_SCALE_RANGE))
+    cfg["scale_range"] = list(args.scale_range or DEFAULT_SCALE_RANGE)
     if args.finetune:  # a new phase: fresh optimiser, its own schedule from here
         cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step, before=dict(
             batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"],
@@ -219,7 +238,7 @@ def main(argv=None):
     log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
         f"train sites {len(train_dems)}, held-out {cfg['heldout_sites']}")
     heldout = data.heldout_views(heldout_dems, args.crop, args.n_heldout)
-    batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step))
+    batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step, cfg["scale_range"]))
     budget = args.minutes * 60.0
     phase = cfg.get("phase_start", dict(wall_s=0.0, step=0))  # where the learning-rate schedule starts
 
