@@ -10,8 +10,8 @@ import time
 
 from .errors import EngineError
 from .heights import HEIGHT_MODES
-from .multiscale import SCALE_MODES
 from .models import BUNDLED_MODELS, DEFAULT_MODEL, bundled_model_path
+from .multiscale import SCALE_MODES
 from .pipeline import (DEFAULT_ELEVATION_RANGE, LARGE_RASTER_MODES, EstimateOptions, estimate_dtm, plan_windows,
                        progress_steps)
 from .raster_io import open_input

@@ -74,8 +74,8 @@ once and the DTM scaled back up (fast, coarse).</dd>
 each axis, and the three DTMs (in the model's pixel units, so in the same metres) are averaged. Each
 scale puts different terrain within the network's view and makes its own errors; on the project's
 held-out test sites the average raised r from 0.48 to 0.55 (MRFED) and detail r from 0.81 to 0.85.
-On a CPU it takes about 11× the time of <i>single</i> (a 1024² window is 11 model-size runs). Needs pixel-unit heights; an older range model
-runs at one scale (the log says so). <i>single</i>: the image at its own pixel size only.</dd>
+On a CPU it takes about 11× the time of <i>single</i> (a 1024² window is 11 model-size runs).
+Needs pixel-unit heights; an older range model runs at one scale (the log says so). <i>single</i>: the image at its own pixel size only.</dd>
 <dt><b>Heights</b> (HEIGHTS)</dt>
 <dd><i>range</i> (default): the JMARS convention; every value lies between elevation min and max.
 A model whose card gives pixel-unit heights is stretched so that its lowest point is min and its
