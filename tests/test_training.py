@@ -185,4 +185,8 @@ def test_the_views_scale_range_is_chosen_on_the_command_line_recorded_and_kept_o
     asked.clear()
     train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "2", "--resume", last])
     assert set(asked) == {None, (0.4, 8.0)}
-    assert torch.load(last, weights_only=False)["config"]["scale_range"] == [0.4, 8.0]
+    resumed = torch.load(last, weights_only=False)
+    assert resumed["config"]["scale_range"] == [0.4, 8.0]
+    from training.export import describe_scales
+    assert describe_scales(resumed) == "0.4-8x"  # what the card's training_data says
+    assert describe_scales(dict(resumed, config=dict(resumed["config"], phase_start={}))) == "0.4-8x"

@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import torch
 
+from terrain.render import DEFAULT_SCALE_RANGE
 from training import data
 from training import networks as N
 
@@ -64,6 +65,16 @@ def describe_network(arch, net):
             f"{2 ** net['levels']}), GroupNorm + ReLU, concatenated skips{head}")
 
 
+def describe_scales(ck):
+    """The views' ground pixel range, as multiples of each DEM's: '0.75-8x', or the fine-tune's where it differs."""
+    cfg = ck["config"]
+    now = "-".join(f"{v:g}" for v in cfg.get("scale_range", DEFAULT_SCALE_RANGE)) + "x"
+    before = "-".join(f"{v:g}" for v in DEFAULT_SCALE_RANGE) + "x"  # every phase before --scale-range existed
+    if cfg.get("phase_start") and now != before:
+        return f"{before} (then {now} in the fine-tune)"
+    return now
+
+
 def describe_phases(ck):
     """Steps, wall time, batch, rate and hardware of the run, phase by phase where it was fine-tuned."""
     cfg = ck["config"]
@@ -108,7 +119,7 @@ def model_card(ck, ckpt_path, G, gain, calibration_views, version):
         "amplitude_calibration": (f"outputs x{gain:.4f}: the median ratio of true to predicted height spread over "
                                   f"{calibration_views} views of the training sites (seed 2024)"),
         "training_data": (f"{len(cfg['train_sites'])} real DEMs of ../shared/training-dems (Earth, Mars, Moon; "
-                          "provenance in its MANIFEST.md) seen at 0.75-8x their pixel size, turned and mirrored, "
+                          f"provenance in its MANIFEST.md) seen at {describe_scales(ck)} their pixel size, turned and mirrored, "
                           "lit from 270+-8 deg at 10-70 deg elevation, shaded by gdaldem's formula (40 %) or "
                           "Lambert/Lunar-Lambert/Hapke with cast shadows, albedo, haze, blur, noise, 8-bit "
                           "(60 %), 30 % as small windows mirror-padded like the engine pads; targets height / "
