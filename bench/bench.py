@@ -145,11 +145,11 @@ def case_engine(model_path, raster, mode, threads, device="cpu", scales="single"
     return {"seconds": seconds, "tiles": report.tiles, "startup_s": startup, "network_s": sum(network_seconds)}
 
 
-def case_windows(model_path, raster, scheduler, device="cpu", scales="single"):
+def case_windows(model_path, raster, scheduler, device="cpu"):
     """Tile mode's windows per second in this process (scheduler '') or on Dask ('local:2'): the steady
     rate between the first and the last window back, so session and cluster start-up stay apart."""
     from dtm_estimator.engine import EstimateOptions, estimate_dtm
-    options = EstimateOptions(model_path, device=device, scheduler=scheduler or None, scales=scales)
+    options = EstimateOptions(model_path, device=device, scheduler=scheduler or None, scales="single")
     out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
     back = []
     start = time.perf_counter()

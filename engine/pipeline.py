@@ -59,9 +59,11 @@ class TilePredictor:
         self.model = model
         self.card = model.card
         self.turn = clockwise_turn(options.sun_azimuth, self.card.sun_azimuth_deg)
-        self.zooms, _ = zooms_for(options.scales, self.card)
+        self.zooms, self.scales_line = zooms_for(options.scales, self.card)
         self.gain, self.offset = heights.tile_gain, heights.tile_offset
         self.overlap = options.overlap
+        # the largest square piece that fits (_fits): where a zoomed window does not, it runs in these
+        self.piece_side = max(self.card.input_size // 2, int(WHOLE_WINDOW_MAX / turned_canvas(1, 1, self.turn)))
         self.check = None  # polled before every model run (cancellation); a window at three scales is many runs
 
     def predict(self, values):
@@ -71,7 +73,7 @@ class TilePredictor:
             output = np.zeros(values.shape, np.float32)
             for zoom in self.zooms:
                 zoomed = zoom_values(values, zoom)
-                heights = infer_in_pieces(self._infer, zoomed, self._fits, self._piece_side(), self.overlap)
+                heights = infer_in_pieces(self._infer, zoomed, self._fits, self.piece_side, self.overlap)
                 output += unzoom_heights(heights, zoom, values.shape)
             output /= np.float32(len(self.zooms))
         output *= np.float32(self.gain)  # in place: the array is ours
@@ -81,10 +83,6 @@ class TilePredictor:
     def _fits(self, shape):
         """Whether one run of a window this shape stays within WHOLE_WINDOW_MAX, the memory bound of a window."""
         return turned_canvas(shape[1], shape[0], self.turn) <= WHOLE_WINDOW_MAX
-
-    def _piece_side(self):
-        """The largest square that fits (_fits)."""
-        return max(self.card.input_size // 2, int(WHOLE_WINDOW_MAX / turned_canvas(1, 1, self.turn)))
 
     def _infer(self, values):
         if self.check:
@@ -258,11 +256,11 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     log(f"Inference with {card.summary()} on {model.provider}; input {source.description}, "
         f"{source.stretch_note()}.")
     log(axis_line)
-    log(zooms_for(options.scales, card)[1])
     fit, plan = plan_windows(card, width, height, options)
     # fit mode shows the model pixels max(width, height) / input_size times the input's
     heights = plan_heights(card, options, ds, max(width, height) / card.input_size if fit else 1.0, log)
     predictor = TilePredictor(model, options, heights)
+    log(predictor.scales_line)
     if predictor.turn:
         log(f"Sun azimuth {options.sun_azimuth:g}° turned {predictor.turn:g}° clockwise to the model's "
             f"canonical {card.sun_azimuth_deg:g}°.")

@@ -318,7 +318,8 @@ def test_cancel_during_the_heights_pass_leaves_no_output(tmp_path, pixel_model, 
 
     output = tmp_path / "dtm.tif"
     with pytest.raises(Cancelled):
-        estimate_dtm(source, str(output), EstimateOptions(pixel_model, heights=heights, reference_dem=reference, scales="single"),
+        estimate_dtm(source, str(output),
+                     EstimateOptions(pixel_model, heights=heights, reference_dem=reference, scales="single"),
                      is_canceled=cancel_after_the_tile)
     assert len(polls) == 2 and not output.exists()
     assert not [name for name in tmp_path.iterdir() if name.name.endswith(".partial.tif")]

@@ -100,7 +100,6 @@ def test_each_scale_runs_whole_while_its_turned_canvas_fits(tmp_path, pixel_mode
     assert report.tiles == 1 and len(calls) == 1 + 1 + 6
 
 
-
 def test_cancelling_between_the_scales_of_one_window_writes_nothing(tmp_path, pixel_model, monkeypatch):
     from dtm_estimator.engine import Cancelled, runtime
     calls, run = [], runtime.ModelSession.run

@@ -35,8 +35,11 @@ class SpreadCalibrated(torch.nn.Module):
         return self.G(image) * self.gain
 
 
+CALIBRATION_VIEW_SIZE, CALIBRATION_SEED = 512, 2024  # the training views spread_gain calibrates on
+
+
 @torch.no_grad()
-def spread_gain(G, dems, count, size=512, seed=2024):
+def spread_gain(G, dems, count, size=CALIBRATION_VIEW_SIZE, seed=CALIBRATION_SEED):
     """Median over `count` training views of std(truth) / std(prediction): the networks learn the shape
     of the heights better than their amplitude (a log-spread loss of weight 0.2), and a model that is
     systematically too flat on its own training data would be too flat everywhere."""

@@ -19,8 +19,7 @@ from engine.dask_executor import TileHeights
 from engine.pipeline import EstimateOptions, TilePredictor
 from engine.runtime import open_model
 from training import data
-
-VIEW_SIZE, VIEW_SEED = 512, 2024  # export.spread_gain's views
+from training.export import CALIBRATION_SEED as VIEW_SEED, CALIBRATION_VIEW_SIZE as VIEW_SIZE
 
 
 def spread_ratios(path, dems, count, threads):
