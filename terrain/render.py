@@ -94,8 +94,12 @@ def random_model(rng):
     return {"kind": "hapke", "w": float(rng.uniform(0.15, 0.9)), "b": float(rng.uniform(-0.4, 0.4))}
 
 
-def albedo_map(rng, shape):
-    """Smooth multiplicative albedo, mostly 0.8–1.2, sometimes with brighter or darker patches."""
+DEFAULT_ALBEDO_CONTRAST = 0.15  # the patches' largest relative change in albedo
+
+
+def albedo_map(rng, shape, contrast=DEFAULT_ALBEDO_CONTRAST):
+    """Smooth multiplicative albedo, mostly 0.8–1.2, half the time with brighter or darker patches
+    changing it by up to ±`contrast` (lunar maria are about half as bright as the highlands: 0.5)."""
     n = max(shape)
     a = 1.0 + 0.1 * np.clip(fbm(rng, n, rng.uniform(2.5, 3.5)), -2, 2)
     if rng.random() < 0.5:
@@ -104,7 +108,7 @@ def albedo_map(rng, shape):
             cy, cx = rng.uniform(0, n, 2)
             ry, rx = rng.uniform(0.05, 0.3, 2) * n
             patch = (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) < 1.0
-            a = a * (1.0 + rng.uniform(-0.15, 0.15) * ndimage.gaussian_filter(patch.astype(float), rng.uniform(1, 6)))
+            a = a * (1.0 + rng.uniform(-contrast, contrast) * ndimage.gaussian_filter(patch.astype(float), rng.uniform(1, 6)))
     return a[:shape[0], :shape[1]]
 
 
@@ -114,7 +118,7 @@ def gdaldem_hillshade(h, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0):
     return (1.0 + np.round(254.0 * np.clip(cos_i, 0.0, 1.0))).astype(np.uint8)
 
 
-def render(h, rng, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0):
+def render(h, rng, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0, albedo_contrast=DEFAULT_ALBEDO_CONTRAST):
     """A physically varied 8-bit image of h: random photometric law, cast shadows, albedo, haze,
     blur, shot and read noise, then a percentile stretch (70 %) or an absolute scale (30 %)."""
     model = random_model(rng)
@@ -124,7 +128,7 @@ def render(h, rng, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0):
     r_ref = float(reflectance(model, np.array([1.0]), np.array([math.sin(math.radians(sun_el_deg))]), phase)[0])
     if abs(sun_az_deg - CANONICAL_AZIMUTH) < 20.0:  # the scan assumes light along the rows
         r = np.where(cast_shadow(h, sun_el_deg, gsd), 0.0, r)
-    r = r * albedo_map(rng, h.shape)
+    r = r * albedo_map(rng, h.shape, albedo_contrast)
     haze = float(rng.uniform(0.0, 0.3)) if rng.random() < 0.4 else 0.0
     image = (r + haze * r_ref) / (r_ref * (1.0 + haze))
     sigma = rng.uniform(0.0, 1.2)
@@ -212,13 +216,13 @@ DEFAULT_SCALE_RANGE = (0.75, 8.0)  # a view's ground pixel, in multiples of its 
 
 
 def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_share=0.4,
-                scale_range=DEFAULT_SCALE_RANGE, tries=20):
+                scale_range=DEFAULT_SCALE_RANGE, albedo_contrast=DEFAULT_ALBEDO_CONTRAST, tries=20):
     """One training pair from a real DEM: (image uint8, target float32 pixel units, mask float32).
 
     The view is resampled to a random ground pixel (`scale_range`, log-uniform: 0.75–8× the DEM's by default;
     below 0.5× it is held at 0.5× on a smaller window), turned by a random angle and
     maybe mirrored, lit from the canonical azimuth (±8°) at elevation 10–70°, shaded by gdaldem's formula
-    or the physical renderer, and sometimes cut to a smaller window mirror-padded to `size` as the engine
+    or the physical renderer (its albedo patches up to ±`albedo_contrast`), and sometimes cut to a smaller window mirror-padded to `size` as the engine
     pads small rasters (the mask then covers the window only). Target: height / pixel size, mean 0.
     """
     dem = source.dem
@@ -254,7 +258,7 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     if rng.random() < gdaldem_share:
         image = gdaldem_hillshade(shaded, elevation, azimuth)
     else:
-        image = render(shaded, rng, elevation, azimuth)
+        image = render(shaded, rng, elevation, azimuth, albedo_contrast=albedo_contrast)
     target = np.where(valid, target - target[valid].mean(), 0.0)
     mask = valid.astype(np.float32)
     if window != (size, size):

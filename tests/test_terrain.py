@@ -7,7 +7,7 @@ from osgeo import gdal, osr
 
 from rasters import utm_wkt, write_raster
 from terrain.corpus import Dem, load_cache, read_dem, save_cache
-from terrain.render import ViewSource, cast_shadow, gdaldem_hillshade, random_view
+from terrain.render import ViewSource, albedo_map, cast_shadow, gdaldem_hillshade, random_view
 from validation.pentland import gdal_hillshade_array
 
 
@@ -92,3 +92,17 @@ def test_random_views_are_scale_free_and_pad_small_windows_as_the_engine_does():
         assert 0.05 < np.ptp(target[mask > 0]) < 60.0
         padded += mask.mean() < 1.0
     assert padded > 0  # some views are small windows whose mirrored padding the loss ignores
+
+
+def test_albedo_patches_change_brightness_by_the_contrast_asked_and_no_more():
+    spreads = []
+    for seed in range(8):
+        smooth = albedo_map(np.random.default_rng(seed), (96, 96), contrast=0.0)  # same draws, patches without effect
+        assert 0.8 <= smooth.min() and smooth.max() <= 1.2
+        ratios = [albedo_map(np.random.default_rng(seed), (96, 96), contrast=c) / smooth for c in (0.15, 0.5)]
+        assert 0.85 ** 4 - 1e-9 <= ratios[0].min() and ratios[0].max() <= 1.15 ** 4 + 1e-9  # at most 4 patches
+        assert 0.5 ** 4 - 1e-9 <= ratios[1].min() and ratios[1].max() <= 1.5 ** 4 + 1e-9
+        spreads.append([np.ptp(np.log(r)) for r in ratios])
+    spreads = np.array(spreads)
+    patched = spreads[:, 0] > 0
+    assert patched.any() and (spreads[patched, 1] > 2.5 * spreads[patched, 0]).all()

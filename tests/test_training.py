@@ -56,7 +56,8 @@ def test_finetune_starts_a_new_phase_that_keeps_the_history(tmp_path):
     config = second["config"]
     assert config["phase_start"]["step"] == 2 and config["crop"] == 256
     assert config["phase_start"]["before"] == dict(batch=1, crop=128, lr=1e-3, hardware=first["config"]["hardware"],
-                                                   head="heights", losses=train.LOSS_WEIGHTS)
+                                                   head="heights", losses=train.LOSS_WEIGHTS,
+                                                   albedo_contrast=0.15)
     from training.export import describe_phases
     described = describe_phases(second)
     assert described.startswith("2 steps, ") and "batch 1 x 128px" in described
@@ -190,3 +191,31 @@ def test_the_views_scale_range_is_chosen_on_the_command_line_recorded_and_kept_o
     from training.export import describe_scales
     assert describe_scales(resumed) == "0.4-8x"  # what the card's training_data says
     assert describe_scales(dict(resumed, config=dict(resumed["config"], phase_start={}))) == "0.4-8x"
+
+
+def test_the_albedo_contrast_is_chosen_on_the_command_line_recorded_kept_on_resume_and_carded(tmp_path, monkeypatch):
+    from training import data, train
+    from training.export import describe_albedo
+    asked = []
+    real_view = data.random_view
+    monkeypatch.setattr(data, "random_view",
+                        lambda *a, **k: asked.append(k.get("albedo_contrast")) or real_view(*a, **k))
+    common = ["--model", "mrfed", "--crop", "128", "--batch", "2", "--workers", "0", "--n-heldout", "2",
+              "--corpus-cache", tiny_corpus(str(tmp_path / "train.npz"), 0),
+              "--heldout-cache", tiny_corpus(str(tmp_path / "h.npz"), 1), "--minutes", "5"]
+    train.main(common + ["--out", str(tmp_path / "base"), "--max-steps", "1"])
+    base = str(tmp_path / "base" / "last.pt")
+    assert describe_albedo(torch.load(base, weights_only=False)) == "albedo (patches up to +-15 %)"
+    asked.clear()
+    train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "2", "--finetune", base,
+                         "--albedo-contrast", "0.5"])
+    assert set(asked) == {None, 0.5}  # the held-out views keep the renderer's default
+    last = str(tmp_path / "run" / "last.pt")
+    asked.clear()
+    train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--resume", last])
+    assert set(asked) == {None, 0.5}
+    resumed = torch.load(last, weights_only=False)
+    assert resumed["config"]["albedo_contrast"] == 0.5
+    assert describe_albedo(resumed) == "albedo (patches up to +-15 %, then +-50 % in the fine-tune)"
+    with pytest.raises(SystemExit, match="albedo-contrast"):
+        train.main(common + ["--out", str(tmp_path / "bad"), "--max-steps", "1", "--albedo-contrast", "1.5"])

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from terrain import corpus
-from terrain.render import DEFAULT_SCALE_RANGE, ViewSource, random_view
+from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE, ViewSource, random_view
 
 
 def load_dems(split, cache=None):
@@ -26,9 +26,10 @@ def to_tensors(views):
 class RandomViews(torch.utils.data.IterableDataset):
     """Endless random views; each site is drawn with weight √(valid pixels), so small sites are not starved."""
 
-    def __init__(self, dems, size, seed, scale_range=DEFAULT_SCALE_RANGE):
+    def __init__(self, dems, size, seed, scale_range=DEFAULT_SCALE_RANGE, albedo_contrast=DEFAULT_ALBEDO_CONTRAST):
         super().__init__()
         self.dems, self.size, self.seed, self.scale_range = dems, size, seed, tuple(scale_range)
+        self.albedo_contrast = albedo_contrast
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -39,13 +40,14 @@ class RandomViews(torch.utils.data.IterableDataset):
         weights /= weights.sum()
         while True:
             view = random_view(sources[rng.choice(len(sources), p=weights)], rng, self.size,
-                               scale_range=self.scale_range)
+                               scale_range=self.scale_range, albedo_contrast=self.albedo_contrast)
             if view is not None:
                 yield view
 
 
-def loader(dems, size, batch, workers, seed, scale_range=DEFAULT_SCALE_RANGE):
-    return torch.utils.data.DataLoader(RandomViews(dems, size, seed, scale_range), batch_size=batch, num_workers=workers,
+def loader(dems, size, batch, workers, seed, scale_range=DEFAULT_SCALE_RANGE, albedo_contrast=DEFAULT_ALBEDO_CONTRAST):
+    views = RandomViews(dems, size, seed, scale_range, albedo_contrast)
+    return torch.utils.data.DataLoader(views, batch_size=batch, num_workers=workers,
                                        collate_fn=to_tensors, persistent_workers=workers > 0,
                                        prefetch_factor=4 if workers > 0 else None, pin_memory=torch.cuda.is_available())
 

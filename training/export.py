@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import torch
 
-from terrain.render import DEFAULT_SCALE_RANGE
+from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE
 from training import data
 from training import networks as N
 
@@ -78,6 +78,16 @@ def describe_scales(ck):
     return now
 
 
+def describe_albedo(ck):
+    """'albedo (patches up to +-15 %)', naming the fine-tune's contrast where it differs from the phase before."""
+    cfg = ck["config"]
+    now = cfg.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST)
+    before = cfg.get("phase_start", {}).get("before", {}).get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST)
+    if "phase_start" in cfg and now != before:
+        return f"albedo (patches up to +-{before * 100:g} %, then +-{now * 100:g} % in the fine-tune)"
+    return f"albedo (patches up to +-{now * 100:g} %)"
+
+
 def describe_phases(ck):
     """Steps, wall time, batch, rate and hardware of the run, phase by phase where it was fine-tuned."""
     cfg = ck["config"]
@@ -124,7 +134,7 @@ def model_card(ck, ckpt_path, G, gain, calibration_views, version):
         "training_data": (f"{len(cfg['train_sites'])} real DEMs of ../shared/training-dems (Earth, Mars, Moon; "
                           f"provenance in its MANIFEST.md) seen at {describe_scales(ck)} their pixel size, turned and mirrored, "
                           "lit from 270+-8 deg at 10-70 deg elevation, shaded by gdaldem's formula (40 %) or "
-                          "Lambert/Lunar-Lambert/Hapke with cast shadows, albedo, haze, blur, noise, 8-bit "
+                          f"Lambert/Lunar-Lambert/Hapke with cast shadows, {describe_albedo(ck)}, haze, blur, noise, 8-bit "
                           "(60 %), 30 % as small windows mirror-padded like the engine pads; targets height / "
                           f"pixel size; held out: {', '.join(cfg['heldout_sites'])}; never any validation DEM"),
         "training": (f"{describe_phases(ck)}; "

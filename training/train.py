@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from terrain.render import DEFAULT_SCALE_RANGE
+from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE
 from training import data
 from training import networks as N
 
@@ -158,6 +158,10 @@ def parse_args(argv):
                     help="the views' ground pixel in multiples of each DEM's, log-uniform (default "
                          f"{','.join(f'{v:g}' for v in DEFAULT_SCALE_RANGE)}, or with --resume the checkpoint's own); "
                          "below 1 the DEM is upsampled (terrain/render.py holds it at 0.5 at most)")
+    ap.add_argument("--albedo-contrast", type=float, default=None,
+                    help="largest relative change of the physical renderer's albedo patches (default "
+                         f"{DEFAULT_ALBEDO_CONTRAST:g}, or with --resume the checkpoint's own); at 0.5 a patch "
+                         "can be half as bright as its surroundings, as lunar maria are beside the highlands")
     ap.add_argument("--corpus-cache", default=None, help="npz of the training sites (python -m terrain.corpus)")
     ap.add_argument("--heldout-cache", default=None, help="npz of the held-out sites (--split heldout)")
     ap.add_argument("--resume", default=None, help="last.pt to continue (weights, optimiser, steps, wall time)")
@@ -219,10 +223,16 @@ def main(argv=None):
     if args.resume and args.scale_range is None:  # a resumed phase keeps its views
         args.scale_range = tuple(previous.get("scale_range", DEFAULT_SCALE_RANGE))
     cfg["scale_range"] = list(args.scale_range or DEFAULT_SCALE_RANGE)
+    if args.resume and args.albedo_contrast is None:
+        args.albedo_contrast = previous.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST)
+    if args.albedo_contrast is not None and not 0 <= args.albedo_contrast < 1:
+        raise SystemExit(f"--albedo-contrast must be in [0, 1), got {args.albedo_contrast}")
+    cfg["albedo_contrast"] = DEFAULT_ALBEDO_CONTRAST if args.albedo_contrast is None else args.albedo_contrast
     if args.finetune:  # a new phase: fresh optimiser, its own schedule from here
         cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step, before=dict(
             batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"],
-            head=N.head_of(previous["net"]), losses=trained_with))
+            head=N.head_of(previous["net"]), losses=trained_with,
+            albedo_contrast=previous.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST)))
         cfg["command"] = previous["command"] + " ; fine-tuned: " + command
         log(f"fine-tuning from {args.finetune} (step {step}, {ck['wall_s'] / 60:.1f} min done)")
     if args.resume:
@@ -238,7 +248,8 @@ def main(argv=None):
     log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
         f"train sites {len(train_dems)}, held-out {cfg['heldout_sites']}")
     heldout = data.heldout_views(heldout_dems, args.crop, args.n_heldout)
-    batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step, cfg["scale_range"]))
+    batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step, cfg["scale_range"],
+                               cfg["albedo_contrast"]))
     budget = args.minutes * 60.0
     phase = cfg.get("phase_start", dict(wall_s=0.0, step=0))  # where the learning-rate schedule starts
 
