@@ -63,11 +63,19 @@ def test_finetune_starts_a_new_phase_that_keeps_the_history(tmp_path):
     assert described.startswith("2 steps, ") and "batch 1 x 128px" in described
     assert "then fine-tuned 1 steps" in described and "batch 1 x 256px" in described and "lr 0.0001" in described
     assert " ; fine-tuned: " in config["command"]
+    # a fine-tune of the fine-tune names all three phases, the first one's batch and crop included
+    train.main(common + ["--out", str(tmp_path / "third"), "--crop", "128", "--max-steps", "4",
+                         "--finetune", str(tmp_path / "second" / "last.pt")])
+    third = torch.load(str(tmp_path / "third" / "last.pt"), weights_only=False)
+    assert [p["steps"] for p in third["config"]["history"]] == [2, 1]
+    phases = describe_phases(third).split("; then fine-tuned ")
+    assert len(phases) == 3 and phases[0].startswith("2 steps, ") and "batch 1 x 128px" in phases[0]
+    assert phases[1].startswith("1 steps, ") and "256px" in phases[1] and phases[2].startswith("1 steps, ")
     # the weights moved on from the checkpoint's: the fine-tune trained, it did not just copy
     changed = [not torch.equal(second["model"][k], first["model"][k]) for k in first["model"]]
     assert any(changed)
     with pytest.raises(SystemExit, match="exclude each other"):
-        train.main(common + ["--out", str(tmp_path / "third"), "--crop", "128",
+        train.main(common + ["--out", str(tmp_path / "fourth"), "--crop", "128",
                              "--finetune", str(tmp_path / "first" / "last.pt"),
                              "--resume", str(tmp_path / "second" / "last.pt")])
 

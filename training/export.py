@@ -19,6 +19,7 @@ import torch
 from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE
 from training import data
 from training import networks as N
+from training.train import phase_records
 
 # Nominal only: pixel-unit heights are not range-mapped; the engine's HEIGHTS mode scales them.
 NOMINAL_OUTPUT_RANGE = "-1024,1024"
@@ -90,20 +91,18 @@ def describe_albedo(ck):
 
 def describe_phases(ck):
     """Steps, wall time, batch, rate and hardware of the run, phase by phase where it was fine-tuned."""
-    cfg = ck["config"]
-    mirror = " (+ north-south mirror)" if cfg["flip_double"] else ""
-    phase = cfg.get("phase_start")
-    if not phase:
-        return (f"{ck['steps']} steps, {ck['wall_s'] / 60:.1f} min wall, batch {cfg['batch']} x {cfg['crop']}px"
-                f"{mirror}, AdamW lr {cfg['lr']} cosine, {cfg['hardware']}")
-    before = phase["before"]
-    head_before, head_now = N.head_of(before), N.head_of(cfg["net"])
-    new_head = (f" with a {head_now} head in place of the {head_before} head" if head_now != head_before else "")
-    return (f"{phase['step']} steps, {phase['wall_s'] / 60:.1f} min wall, batch {before['batch']} x "
-            f"{before['crop']}px, AdamW lr {before['lr']} cosine, {before['hardware']}; then fine-tuned{new_head} "
-            f"{ck['steps'] - phase['step']} steps, {(ck['wall_s'] - phase['wall_s']) / 60:.1f} min wall, batch "
-            f"{cfg['batch']} x {cfg['crop']}px{mirror}, AdamW lr {cfg['lr']} cosine (fresh optimiser), "
-            f"{cfg['hardware']}")
+    phases = phase_records(ck["config"], ck["steps"], ck["wall_s"])
+    words = []
+    for index, phase in enumerate(phases):
+        mirror = {True: " (+ north-south mirror)", False: ""}.get(phase.get("flip_double"), "")
+        text = (f"{phase['steps']} steps, {phase['wall_s'] / 60:.1f} min wall, batch {phase['batch']} x "
+                f"{phase['crop']}px{mirror}, AdamW lr {phase['lr']} cosine")
+        if index:
+            head_before, head_now = N.head_of(phases[index - 1]), N.head_of(phase)
+            new_head = f" with a {head_now} head in place of the {head_before} head" if head_now != head_before else ""
+            text = f"then fine-tuned{new_head} {text} (fresh optimiser)"
+        words.append(f"{text}, {phase['hardware']}")
+    return "; ".join(words)
 
 
 def model_card(ck, ckpt_path, G, gain, calibration_views, version):
@@ -149,13 +148,16 @@ LOSS_NAMES = {"cc": "multi-scale CC over pooling 1-32", "pearson": "full-resolut
 
 
 def describe_losses(cfg):
-    """The loss in words, with the earlier phase's where a fine-tune changed it."""
+    """The loss in words, with the earlier phases' where fine-tunes changed it."""
     def words(weights):
         return " + ".join(f"{weight:g} x {LOSS_NAMES.get(name, name)}" for name, weight in weights.items())
-    before = cfg.get("phase_start", {}).get("before", {}).get("losses")
-    if before and before != cfg["losses"]:
-        return f"loss {words(before)}, then in the fine-tune {words(cfg['losses'])}"
-    return f"loss {words(cfg['losses'])}"
+    earlier = [p.get("losses") for p in cfg.get("history", [])]
+    earlier = earlier or [cfg.get("phase_start", {}).get("before", {}).get("losses")]
+    sequence = [w for w in earlier + [cfg["losses"]] if w]
+    distinct = [w for i, w in enumerate(sequence) if i == 0 or w != sequence[i - 1]]
+    if len(distinct) == 1:
+        return f"loss {words(distinct[0])}"
+    return f"loss {words(distinct[0])}, then in the fine-tune " + ", then ".join(words(w) for w in distinct[1:])
 
 
 def main(argv=None):

@@ -61,6 +61,24 @@ def parse_scale_range(text):
     return low, high
 
 
+def phase_records(config, steps, wall_s):
+    """Every training phase of a checkpoint, oldest first: that phase's own steps and wall time, batch, crop, rate,
+    mirror, head, loss and hardware. A fine-tune keeps the phases before it in `history`; checkpoints from before that
+    name only the phase just before theirs (its mirror unknown)."""
+    start = config.get("phase_start")
+    if "history" in config:
+        earlier = [dict(p) for p in config["history"]]
+    elif start:
+        earlier = [dict(start["before"], steps=start["step"], wall_s=start["wall_s"])]
+    else:
+        earlier = []
+    current = dict(steps=steps - sum(p["steps"] for p in earlier), wall_s=wall_s - sum(p["wall_s"] for p in earlier),
+                   batch=config["batch"], crop=config["crop"], lr=config["lr"], hardware=config["hardware"],
+                   flip_double=config["flip_double"], head=N.head_of(config["net"]),
+                   losses=config.get("losses", LOSS_WEIGHTS))  # runs from before --loss used the default
+    return earlier + [current]
+
+
 def format_loss_weights(weights):
     """{'cc': 1.0, 'slope': 0.5} -> 'cc=1,slope=0.5', what parse_loss_weights reads."""
     return ",".join(f"{k}={v:g}" for k, v in weights.items())
@@ -233,6 +251,7 @@ def main(argv=None):
             batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"],
             head=N.head_of(previous["net"]), losses=trained_with,
             albedo_contrast=previous.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST)))
+        cfg["history"] = phase_records(previous, step, ck["wall_s"])
         cfg["command"] = previous["command"] + " ; fine-tuned: " + command
         log(f"fine-tuning from {args.finetune} (step {step}, {ck['wall_s'] / 60:.1f} min done)")
     if args.resume:
@@ -243,6 +262,8 @@ def main(argv=None):
         best_r = ck.get("best_r", best_r)
         if "phase_start" in previous:  # a resumed fine-tune keeps its schedule and history
             cfg["phase_start"] = previous["phase_start"]
+        if "history" in previous:
+            cfg["history"] = previous["history"]
         cfg["command"] = previous["command"] + " ; resumed: " + command
         log(f"resumed from {args.resume} at step {step}, {ck['wall_s'] / 60:.1f} min done, best r {best_r:.4f}")
     log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
