@@ -28,10 +28,10 @@ def test_accepted_defaults_reach_the_algorithm(saved_defaults):
     from qgis.core import QgsApplication
     from dtm_estimator.ui.settings_dialog import SettingsDialog
     dialog = SettingsDialog()
-    dialog.modelCombo.setCurrentText("mrfed")
+    dialog.modelCombo.setCurrentText("pix2pixcc")  # not the built-in default (mrfed)
     dialog.deviceCombo.setCurrentText("cpu")
     dialog.accept()
-    assert (saved_defaults.default_model(), saved_defaults.default_device()) == ("mrfed", "cpu")
+    assert (saved_defaults.default_model(), saved_defaults.default_device()) == ("pix2pixcc", "cpu")
     algorithm = QgsApplication.processingRegistry().createAlgorithmById("dtmestimator:estimatedtm")
-    assert algorithm.parameterDefinition("MODEL").defaultValue() == "mrfed"
+    assert algorithm.parameterDefinition("MODEL").defaultValue() == "pix2pixcc"
     assert algorithm.parameterDefinition("DEVICE").defaultValue() == "cpu"
