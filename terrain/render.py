@@ -108,7 +108,8 @@ def albedo_map(rng, shape, contrast=DEFAULT_ALBEDO_CONTRAST):
             cy, cx = rng.uniform(0, n, 2)
             ry, rx = rng.uniform(0.05, 0.3, 2) * n
             patch = (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) < 1.0
-            a = a * (1.0 + rng.uniform(-contrast, contrast) * ndimage.gaussian_filter(patch.astype(float), rng.uniform(1, 6)))
+            change = rng.uniform(-contrast, contrast)  # drawn before the blur, as always: same views per seed
+            a = a * (1.0 + change * ndimage.gaussian_filter(patch.astype(float), rng.uniform(1, 6)))
     return a[:shape[0], :shape[1]]
 
 
@@ -222,8 +223,9 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     The view is resampled to a random ground pixel (`scale_range`, log-uniform: 0.75–8× the DEM's by default;
     below 0.5× it is held at 0.5× on a smaller window), turned by a random angle and
     maybe mirrored, lit from the canonical azimuth (±8°) at elevation 10–70°, shaded by gdaldem's formula
-    or the physical renderer (its albedo patches up to ±`albedo_contrast`), and sometimes cut to a smaller window mirror-padded to `size` as the engine
-    pads small rasters (the mask then covers the window only). Target: height / pixel size, mean 0.
+    or the physical renderer (its albedo patches up to ±`albedo_contrast`), and sometimes cut to a smaller
+    window mirror-padded to `size` as the engine pads small rasters (the mask then covers the window only).
+    Target: height / pixel size, mean 0.
     """
     dem = source.dem
     extent = min(dem.heights.shape[0] * dem.dy, dem.heights.shape[1] * dem.dx)
