@@ -19,7 +19,7 @@ import torch
 from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE
 from training import data
 from training import networks as N
-from training.train import phase_records
+from training.train import LOSS_WEIGHTS, phase_records
 
 # Nominal only: pixel-unit heights are not range-mapped; the engine's HEIGHTS mode scales them.
 NOMINAL_OUTPUT_RANGE = "-1024,1024"
@@ -69,24 +69,27 @@ def describe_network(arch, net):
             f"{2 ** net['levels']}), GroupNorm + ReLU, concatenated skips{head}")
 
 
+def phase_changes(cfg, key, default):
+    """One training setting as it changed from phase to phase, oldest first (repeats dropped); a phase that
+    predates the setting, or a record that lacks it, had the default."""
+    earlier = cfg.get("history") or ([cfg["phase_start"]["before"]] if cfg.get("phase_start") else [])
+    values = [phase.get(key, default) for phase in earlier] + [cfg.get(key, default)]
+    return [value for i, value in enumerate(values) if i == 0 or value != values[i - 1]]
+
+
 def describe_scales(ck):
-    """The views' ground pixel range, as multiples of each DEM's: '0.75-8x', or the fine-tune's where it differs."""
-    cfg = ck["config"]
-    now = "-".join(f"{v:g}" for v in cfg.get("scale_range", DEFAULT_SCALE_RANGE)) + "x"
-    before = "-".join(f"{v:g}" for v in DEFAULT_SCALE_RANGE) + "x"  # every phase before --scale-range existed
-    if cfg.get("phase_start") and now != before:
-        return f"{before} (then {now} in the fine-tune)"
-    return now
+    """The views' ground pixel range, as multiples of each DEM's: '0.75-8x', or with the fine-tunes' where they
+    changed it."""
+    ranges = ["-".join(f"{v:g}" for v in r) + "x" for r in phase_changes(ck["config"], "scale_range",
+                                                                         list(DEFAULT_SCALE_RANGE))]
+    return ranges[0] + (f" (then {', then '.join(ranges[1:])} in the fine-tune)" if ranges[1:] else "")
 
 
 def describe_albedo(ck):
-    """'albedo (patches up to +-15 %)', naming the fine-tune's contrast where it differs from the phase before."""
-    cfg = ck["config"]
-    now = cfg.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST)
-    before = cfg.get("phase_start", {}).get("before", {}).get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST)
-    if "phase_start" in cfg and now != before:
-        return f"albedo (patches up to +-{before * 100:g} %, then +-{now * 100:g} % in the fine-tune)"
-    return f"albedo (patches up to +-{now * 100:g} %)"
+    """'albedo (patches up to +-15 %)', or with the fine-tunes' contrast where they changed it."""
+    contrasts = [f"+-{c * 100:g} %" for c in phase_changes(ck["config"], "albedo_contrast", DEFAULT_ALBEDO_CONTRAST)]
+    later = f", then {', then '.join(contrasts[1:])} in the fine-tune" if contrasts[1:] else ""
+    return f"albedo (patches up to {contrasts[0]}{later})"
 
 
 def describe_phases(ck):
@@ -148,16 +151,12 @@ LOSS_NAMES = {"cc": "multi-scale CC over pooling 1-32", "pearson": "full-resolut
 
 
 def describe_losses(cfg):
-    """The loss in words, with the earlier phases' where fine-tunes changed it."""
+    """The loss in words, with the later phases' where fine-tunes changed it."""
     def words(weights):
         return " + ".join(f"{weight:g} x {LOSS_NAMES.get(name, name)}" for name, weight in weights.items())
-    earlier = [p.get("losses") for p in cfg.get("history", [])]
-    earlier = earlier or [cfg.get("phase_start", {}).get("before", {}).get("losses")]
-    sequence = [w for w in earlier + [cfg["losses"]] if w]
-    distinct = [w for i, w in enumerate(sequence) if i == 0 or w != sequence[i - 1]]
-    if len(distinct) == 1:
-        return f"loss {words(distinct[0])}"
-    return f"loss {words(distinct[0])}, then in the fine-tune " + ", then ".join(words(w) for w in distinct[1:])
+    losses = phase_changes(cfg, "losses", LOSS_WEIGHTS)
+    later = f", then in the fine-tune {', then '.join(words(w) for w in losses[1:])}" if losses[1:] else ""
+    return f"loss {words(losses[0])}{later}"
 
 
 def main(argv=None):

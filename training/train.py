@@ -63,8 +63,8 @@ def parse_scale_range(text):
 
 def phase_records(config, steps, wall_s):
     """Every training phase of a checkpoint, oldest first: that phase's own steps and wall time, batch, crop, rate,
-    mirror, head, loss and hardware. A fine-tune keeps the phases before it in `history`; checkpoints from before that
-    name only the phase just before theirs (its mirror unknown)."""
+    mirror, head, loss, view scales, albedo contrast and hardware. A fine-tune keeps the phases before it in
+    `history`; checkpoints from before that name only the phase just before theirs (its mirror unknown)."""
     start = config.get("phase_start")
     if "history" in config:
         earlier = [dict(p) for p in config["history"]]
@@ -75,7 +75,9 @@ def phase_records(config, steps, wall_s):
     current = dict(steps=steps - sum(p["steps"] for p in earlier), wall_s=wall_s - sum(p["wall_s"] for p in earlier),
                    batch=config["batch"], crop=config["crop"], lr=config["lr"], hardware=config["hardware"],
                    flip_double=config["flip_double"], head=N.head_of(config["net"]),
-                   losses=config.get("losses", LOSS_WEIGHTS))  # runs from before --loss used the default
+                   losses=config.get("losses", LOSS_WEIGHTS),  # runs from before --loss used the default
+                   scale_range=list(config.get("scale_range", DEFAULT_SCALE_RANGE)),
+                   albedo_contrast=config.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST))
     return earlier + [current]
 
 
