@@ -214,10 +214,22 @@ def fill_nearest(values):
 
 
 DEFAULT_SCALE_RANGE = (0.75, 8.0)  # a view's ground pixel, in multiples of its DEM's
+DEFAULT_TILT_MAX = 0.0  # no added regional tilt unless asked (the views of earlier runs, per seed)
+
+
+def random_plane(rng, shape, slope_max):
+    """A plane through the window's centre, its slope (height per pixel, both in pixel units) log-uniform
+    from 1 % of `slope_max` to `slope_max`, in a random direction."""
+    slope = slope_max * math.exp(rng.uniform(math.log(0.01), 0.0))
+    direction = rng.uniform(0.0, 2.0 * math.pi)
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    return slope * (math.cos(direction) * (cols - (shape[1] - 1) / 2.0)
+                    + math.sin(direction) * (rows - (shape[0] - 1) / 2.0))
 
 
 def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_share=0.4,
-                scale_range=DEFAULT_SCALE_RANGE, albedo_contrast=DEFAULT_ALBEDO_CONTRAST, tries=20):
+                scale_range=DEFAULT_SCALE_RANGE, albedo_contrast=DEFAULT_ALBEDO_CONTRAST, tilt_max=DEFAULT_TILT_MAX,
+                tries=20):
     """One training pair from a real DEM: (image uint8, target float32 pixel units, mask float32).
 
     The view is resampled to a random ground pixel (`scale_range`, log-uniform: 0.75–8× the DEM's by default;
@@ -225,6 +237,8 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     maybe mirrored, lit from the canonical azimuth (±8°) at elevation 10–70°, shaded by gdaldem's formula
     or the physical renderer (its albedo patches up to ±`albedo_contrast`), and sometimes cut to a smaller
     window mirror-padded to `size` as the engine pads small rasters (the mask then covers the window only).
+    With `tilt_max`, half the views are tilted by a random plane (random_plane) before they are shaded: a
+    regional slope that does not follow the terrain's texture, so roughness does not teach the tilt.
     Target: height / pixel size, mean 0.
     """
     dem = source.dem
@@ -254,6 +268,8 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     target = heights / pixel_m
     if dem.relative:  # unknown vertical scale: vary it
         target = target * math.exp(rng.uniform(-0.7, 0.7))
+    if tilt_max > 0 and rng.random() < 0.5:  # no draw without it: the same views per seed as before
+        target = target + random_plane(rng, target.shape, tilt_max)
     shaded = fill_nearest(target)
     elevation = rng.uniform(10.0, 70.0)
     azimuth = CANONICAL_AZIMUTH + rng.uniform(-8.0, 8.0)

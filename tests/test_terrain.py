@@ -7,7 +7,7 @@ from osgeo import gdal, osr
 
 from rasters import utm_wkt, write_raster
 from terrain.corpus import Dem, load_cache, read_dem, save_cache
-from terrain.render import ViewSource, albedo_map, cast_shadow, gdaldem_hillshade, random_view
+from terrain.render import ViewSource, albedo_map, cast_shadow, gdaldem_hillshade, random_plane, random_view
 from validation.pentland import gdal_hillshade_array
 
 
@@ -106,3 +106,28 @@ def test_albedo_patches_change_brightness_by_the_contrast_asked_and_no_more():
     spreads = np.array(spreads)
     patched = spreads[:, 0] > 0
     assert patched.any() and (spreads[patched, 1] > 2.5 * spreads[patched, 0]).all()
+
+
+def _plane_fit(values):
+    """(slope x, slope y, offset) and the residual sum of squares of a least-squares plane through values."""
+    rows, cols = np.mgrid[0:values.shape[0], 0:values.shape[1]]
+    design = np.c_[cols.ravel(), rows.ravel(), np.ones(values.size)]
+    fit, residual = np.linalg.lstsq(design, values.ravel(), rcond=None)[:2]
+    return fit, residual[0]
+
+
+def test_an_added_regional_tilt_is_a_plane_of_the_slope_drawn_on_half_the_views_and_none_by_default():
+    plane = random_plane(np.random.default_rng(3), (64, 96), 0.3)
+    fit, residual = _plane_fit(plane)
+    assert 0.003 <= np.hypot(*fit[:2]) <= 0.3 and abs(plane.mean()) < 1e-9 and residual < 1e-9  # through the centre
+    flat = ViewSource(Dem("earth/flat", np.zeros((400, 400), np.float32), 10.0, 10.0, False))
+    slopes = []
+    for seed in range(16):
+        _, target, _ = random_view(flat, np.random.default_rng(seed), 96, small_window=0.0, tilt_max=0.3)
+        fit, residual = _plane_fit(target)
+        assert residual < 1e-3  # the flat DEM tilted: a plane and nothing else
+        slopes.append(np.hypot(*fit[:2]))
+        _, untilted, _ = random_view(flat, np.random.default_rng(seed), 96, small_window=0.0)
+        assert not np.abs(untilted).any()  # without tilt_max a flat DEM stays flat
+    slopes = np.array(slopes)
+    assert (slopes <= 0.3 + 1e-6).all() and 3 <= (slopes > 1e-6).sum() <= 13

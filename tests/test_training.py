@@ -57,7 +57,7 @@ def test_finetune_starts_a_new_phase_that_keeps_the_history(tmp_path):
     assert config["phase_start"]["step"] == 2 and config["crop"] == 256
     assert config["phase_start"]["before"] == dict(batch=1, crop=128, lr=1e-3, hardware=first["config"]["hardware"],
                                                    head="heights", losses=train.LOSS_WEIGHTS,
-                                                   albedo_contrast=0.15)
+                                                   albedo_contrast=0.15, tilt_max=0.0)
     from training.export import describe_phases
     described = describe_phases(second)
     assert described.startswith("2 steps, ") and "batch 1 x 128px" in described
@@ -201,29 +201,38 @@ def test_the_views_scale_range_is_chosen_on_the_command_line_recorded_and_kept_o
     assert describe_scales(dict(resumed, config=dict(resumed["config"], phase_start={}))) == "0.4-8x"
 
 
-def test_the_albedo_contrast_is_chosen_on_the_command_line_recorded_kept_on_resume_and_carded(tmp_path, monkeypatch):
-    from training import data, train
-    from training.export import describe_albedo
+VIEW_OPTIONS = [  # flag, config key, value asked, bad value, card text before and after the fine-tune
+    ("--albedo-contrast", "albedo_contrast", 0.5, 1.5, "describe_albedo",
+     "albedo (patches up to +-15 %)", "albedo (patches up to +-15 %, then +-50 % in the fine-tune)"),
+    ("--tilt-max", "tilt_max", 0.3, -0.1, "describe_tilt",
+     "", "half the views tilted by a random regional plane (slope none, then up to 0.3 in the fine-tune; "
+         "pixel units), "),
+]
+
+
+@pytest.mark.parametrize("flag, key, value, bad, describe, before, after", VIEW_OPTIONS,
+                         ids=[option[1] for option in VIEW_OPTIONS])
+def test_a_view_option_is_chosen_on_the_command_line_recorded_kept_on_resume_and_carded(
+        tmp_path, monkeypatch, flag, key, value, bad, describe, before, after):
+    from training import data, export, train
     asked = []
     real_view = data.random_view
-    monkeypatch.setattr(data, "random_view",
-                        lambda *a, **k: asked.append(k.get("albedo_contrast")) or real_view(*a, **k))
+    monkeypatch.setattr(data, "random_view", lambda *a, **k: asked.append(k.get(key)) or real_view(*a, **k))
     common = ["--model", "mrfed", "--crop", "128", "--batch", "2", "--workers", "0", "--n-heldout", "2",
               "--corpus-cache", tiny_corpus(str(tmp_path / "train.npz"), 0),
               "--heldout-cache", tiny_corpus(str(tmp_path / "h.npz"), 1), "--minutes", "5"]
     train.main(common + ["--out", str(tmp_path / "base"), "--max-steps", "1"])
     base = str(tmp_path / "base" / "last.pt")
-    assert describe_albedo(torch.load(base, weights_only=False)) == "albedo (patches up to +-15 %)"
+    assert getattr(export, describe)(torch.load(base, weights_only=False)) == before
     asked.clear()
-    train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "2", "--finetune", base,
-                         "--albedo-contrast", "0.5"])
-    assert set(asked) == {None, 0.5}  # the held-out views keep the renderer's default
+    train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "2", "--finetune", base, flag, str(value)])
+    assert set(asked) == {None, value}  # the held-out views keep the renderer's default
     last = str(tmp_path / "run" / "last.pt")
     asked.clear()
     train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--resume", last])
-    assert set(asked) == {None, 0.5}
+    assert set(asked) == {None, value}
     resumed = torch.load(last, weights_only=False)
-    assert resumed["config"]["albedo_contrast"] == 0.5
-    assert describe_albedo(resumed) == "albedo (patches up to +-15 %, then +-50 % in the fine-tune)"
-    with pytest.raises(SystemExit, match="albedo-contrast"):
-        train.main(common + ["--out", str(tmp_path / "bad"), "--max-steps", "1", "--albedo-contrast", "1.5"])
+    assert resumed["config"][key] == value
+    assert getattr(export, describe)(resumed) == after
+    with pytest.raises(SystemExit, match=flag.lstrip("-")):
+        train.main(common + ["--out", str(tmp_path / "bad"), "--max-steps", "1", flag, str(bad)])

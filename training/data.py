@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from terrain import corpus
-from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE, ViewSource, random_view
+from terrain.render import ViewSource, random_view
 
 
 def load_dems(split, cache=None):
@@ -26,10 +26,10 @@ def to_tensors(views):
 class RandomViews(torch.utils.data.IterableDataset):
     """Endless random views; each site is drawn with weight √(valid pixels), so small sites are not starved."""
 
-    def __init__(self, dems, size, seed, scale_range=DEFAULT_SCALE_RANGE, albedo_contrast=DEFAULT_ALBEDO_CONTRAST):
+    def __init__(self, dems, size, seed, **view_options):
+        """`view_options`: random_view's scale_range, albedo_contrast and tilt_max (its defaults where absent)."""
         super().__init__()
-        self.dems, self.size, self.seed, self.scale_range = dems, size, seed, tuple(scale_range)
-        self.albedo_contrast = albedo_contrast
+        self.dems, self.size, self.seed, self.view_options = dems, size, seed, view_options
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -39,14 +39,13 @@ class RandomViews(torch.utils.data.IterableDataset):
         weights = np.array([math.sqrt(np.isfinite(d.heights).sum()) for d in self.dems])
         weights /= weights.sum()
         while True:
-            view = random_view(sources[rng.choice(len(sources), p=weights)], rng, self.size,
-                               scale_range=self.scale_range, albedo_contrast=self.albedo_contrast)
+            view = random_view(sources[rng.choice(len(sources), p=weights)], rng, self.size, **self.view_options)
             if view is not None:
                 yield view
 
 
-def loader(dems, size, batch, workers, seed, scale_range=DEFAULT_SCALE_RANGE, albedo_contrast=DEFAULT_ALBEDO_CONTRAST):
-    views = RandomViews(dems, size, seed, scale_range, albedo_contrast)
+def loader(dems, size, batch, workers, seed, **view_options):
+    views = RandomViews(dems, size, seed, **view_options)
     return torch.utils.data.DataLoader(views, batch_size=batch, num_workers=workers,
                                        collate_fn=to_tensors, persistent_workers=workers > 0,
                                        prefetch_factor=4 if workers > 0 else None, pin_memory=torch.cuda.is_available())

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import torch
 
-from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE
+from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE, DEFAULT_TILT_MAX
 from training import data
 from training import networks as N
 from training.train import LOSS_WEIGHTS, phase_records
@@ -85,11 +85,25 @@ def describe_scales(ck):
     return ranges[0] + (f" (then {', then '.join(ranges[1:])} in the fine-tune)" if ranges[1:] else "")
 
 
+def _then_in_fine_tunes(words):
+    """'a' or 'a, then b, then c in the fine-tune': a setting's values phase by phase."""
+    return words[0] + (f", then {', then '.join(words[1:])} in the fine-tune" if words[1:] else "")
+
+
 def describe_albedo(ck):
     """'albedo (patches up to +-15 %)', or with the fine-tunes' contrast where they changed it."""
     contrasts = [f"+-{c * 100:g} %" for c in phase_changes(ck["config"], "albedo_contrast", DEFAULT_ALBEDO_CONTRAST)]
-    later = f", then {', then '.join(contrasts[1:])} in the fine-tune" if contrasts[1:] else ""
-    return f"albedo (patches up to {contrasts[0]}{later})"
+    return f"albedo (patches up to {_then_in_fine_tunes(contrasts)})"
+
+
+def describe_tilt(ck):
+    """'' where no phase tilted its views, else e.g. 'half the views tilted by a random regional plane (slope
+    none, then up to 0.3 in the fine-tune; pixel units)'."""
+    tilts = phase_changes(ck["config"], "tilt_max", DEFAULT_TILT_MAX)
+    if tilts == [DEFAULT_TILT_MAX]:
+        return ""
+    words = [f"up to {t:g}" if t else "none" for t in tilts]
+    return f"half the views tilted by a random regional plane (slope {_then_in_fine_tunes(words)}; pixel units), "
 
 
 def describe_phases(ck):
@@ -135,6 +149,7 @@ def model_card(ck, ckpt_path, G, gain, calibration_views, version):
                                   f"{calibration_views} views of the training sites (seed 2024)"),
         "training_data": (f"{len(cfg['train_sites'])} real DEMs of ../shared/training-dems (Earth, Mars, Moon; "
                           f"provenance in its MANIFEST.md) seen at {describe_scales(ck)} their pixel size, turned and mirrored, "
+                          f"{describe_tilt(ck)}"
                           "lit from 270+-8 deg at 10-70 deg elevation, shaded by gdaldem's formula (40 %) or "
                           f"Lambert/Lunar-Lambert/Hapke with cast shadows, {describe_albedo(ck)}, haze, blur, noise, 8-bit "
                           "(60 %), 30 % as small windows mirror-padded like the engine pads; targets height / "

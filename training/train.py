@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE
+from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE, DEFAULT_TILT_MAX
 from training import data
 from training import networks as N
 
@@ -63,7 +63,7 @@ def parse_scale_range(text):
 
 def phase_records(config, steps, wall_s):
     """Every training phase of a checkpoint, oldest first: that phase's own steps and wall time, batch, crop, rate,
-    mirror, head, loss, view scales, albedo contrast and hardware. A fine-tune keeps the phases before it in
+    mirror, head, loss, view scales, albedo contrast, added tilt and hardware. A fine-tune keeps the phases before it in
     `history`; checkpoints from before that name only the phase just before theirs (its mirror unknown)."""
     start = config.get("phase_start")
     if "history" in config:
@@ -77,7 +77,8 @@ def phase_records(config, steps, wall_s):
                    flip_double=config["flip_double"], head=N.head_of(config["net"]),
                    losses=config.get("losses", LOSS_WEIGHTS),  # runs from before --loss used the default
                    scale_range=list(config.get("scale_range", DEFAULT_SCALE_RANGE)),
-                   albedo_contrast=config.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST))
+                   albedo_contrast=config.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST),
+                   tilt_max=config.get("tilt_max", DEFAULT_TILT_MAX))
     return earlier + [current]
 
 
@@ -182,6 +183,10 @@ def parse_args(argv):
                     help="largest relative change of the physical renderer's albedo patches (default "
                          f"{DEFAULT_ALBEDO_CONTRAST:g}, or with --resume the checkpoint's own); at 0.5 a patch "
                          "can be half as bright as its surroundings, as lunar maria are beside the highlands")
+    ap.add_argument("--tilt-max", type=float, default=None,
+                    help="tilt half the views by a random regional plane before shading, its slope (height per "
+                         "pixel, pixel units) log-uniform up to this (default 0: none, or with --resume the "
+                         "checkpoint's own); 0.3 is about 17 deg. Teaches that the tilt does not follow the texture")
     ap.add_argument("--corpus-cache", default=None, help="npz of the training sites (python -m terrain.corpus)")
     ap.add_argument("--heldout-cache", default=None, help="npz of the held-out sites (--split heldout)")
     ap.add_argument("--resume", default=None, help="last.pt to continue (weights, optimiser, steps, wall time)")
@@ -248,11 +253,17 @@ def main(argv=None):
     if args.albedo_contrast is not None and not 0 <= args.albedo_contrast < 1:
         raise SystemExit(f"--albedo-contrast must be in [0, 1), got {args.albedo_contrast}")
     cfg["albedo_contrast"] = DEFAULT_ALBEDO_CONTRAST if args.albedo_contrast is None else args.albedo_contrast
+    if args.resume and args.tilt_max is None:
+        args.tilt_max = previous.get("tilt_max", DEFAULT_TILT_MAX)
+    if args.tilt_max is not None and not 0 <= args.tilt_max <= 1:
+        raise SystemExit(f"--tilt-max must be in [0, 1], got {args.tilt_max}")
+    cfg["tilt_max"] = DEFAULT_TILT_MAX if args.tilt_max is None else args.tilt_max
     if args.finetune:  # a new phase: fresh optimiser, its own schedule from here
         cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step, before=dict(
             batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"],
             head=N.head_of(previous["net"]), losses=trained_with,
-            albedo_contrast=previous.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST)))
+            albedo_contrast=previous.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST),
+            tilt_max=previous.get("tilt_max", DEFAULT_TILT_MAX)))
         cfg["history"] = phase_records(previous, step, ck["wall_s"])
         cfg["command"] = previous["command"] + " ; fine-tuned: " + command
         log(f"fine-tuning from {args.finetune} (step {step}, {ck['wall_s'] / 60:.1f} min done)")
@@ -271,8 +282,9 @@ def main(argv=None):
     log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
         f"train sites {len(train_dems)}, held-out {cfg['heldout_sites']}")
     heldout = data.heldout_views(heldout_dems, args.crop, args.n_heldout)
-    batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step, cfg["scale_range"],
-                               cfg["albedo_contrast"]))
+    batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step,
+                               scale_range=tuple(cfg["scale_range"]), albedo_contrast=cfg["albedo_contrast"],
+                               tilt_max=cfg["tilt_max"]))
     budget = args.minutes * 60.0
     phase = cfg.get("phase_start", dict(wall_s=0.0, step=0))  # where the learning-rate schedule starts
 
