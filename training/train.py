@@ -61,6 +61,19 @@ def parse_scale_range(text):
     return low, high
 
 
+# The renderer's options a run chooses on the command line (--albedo-contrast, --tilt-max): each one's default
+# (also what checkpoints from before the option had), its accepted values in words and their check
+RENDER_SETTINGS = {
+    "albedo_contrast": (DEFAULT_ALBEDO_CONTRAST, "[0, 1)", lambda value: 0 <= value < 1),
+    "tilt_max": (DEFAULT_TILT_MAX, "[0, 1]", lambda value: 0 <= value <= 1),
+}
+
+
+def render_settings(config):
+    """A run config's RENDER_SETTINGS, each its default where the config predates it."""
+    return {key: config.get(key, default) for key, (default, _, _) in RENDER_SETTINGS.items()}
+
+
 def phase_records(config, steps, wall_s):
     """Every training phase of a checkpoint, oldest first: that phase's own steps and wall time, batch, crop, rate,
     mirror, head, loss, view scales, albedo contrast, added tilt and hardware. A fine-tune keeps the phases before it in
@@ -77,8 +90,7 @@ def phase_records(config, steps, wall_s):
                    flip_double=config["flip_double"], head=N.head_of(config["net"]),
                    losses=config.get("losses", LOSS_WEIGHTS),  # runs from before --loss used the default
                    scale_range=list(config.get("scale_range", DEFAULT_SCALE_RANGE)),
-                   albedo_contrast=config.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST),
-                   tilt_max=config.get("tilt_max", DEFAULT_TILT_MAX))
+                   **render_settings(config))
     return earlier + [current]
 
 
@@ -248,22 +260,18 @@ def main(argv=None):
     if args.resume and args.scale_range is None:  # a resumed phase keeps its views
         args.scale_range = tuple(previous.get("scale_range", DEFAULT_SCALE_RANGE))
     cfg["scale_range"] = list(args.scale_range or DEFAULT_SCALE_RANGE)
-    if args.resume and args.albedo_contrast is None:
-        args.albedo_contrast = previous.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST)
-    if args.albedo_contrast is not None and not 0 <= args.albedo_contrast < 1:
-        raise SystemExit(f"--albedo-contrast must be in [0, 1), got {args.albedo_contrast}")
-    cfg["albedo_contrast"] = DEFAULT_ALBEDO_CONTRAST if args.albedo_contrast is None else args.albedo_contrast
-    if args.resume and args.tilt_max is None:
-        args.tilt_max = previous.get("tilt_max", DEFAULT_TILT_MAX)
-    if args.tilt_max is not None and not 0 <= args.tilt_max <= 1:
-        raise SystemExit(f"--tilt-max must be in [0, 1], got {args.tilt_max}")
-    cfg["tilt_max"] = DEFAULT_TILT_MAX if args.tilt_max is None else args.tilt_max
+    for key, (default, accepted, ok) in RENDER_SETTINGS.items():
+        value = getattr(args, key)
+        if args.resume and value is None:  # a resumed phase keeps its renders
+            value = previous.get(key, default)
+        if value is not None and not ok(value):
+            raise SystemExit(f"--{key.replace('_', '-')} must be in {accepted}, got {value}")
+        cfg[key] = default if value is None else value
     if args.finetune:  # a new phase: fresh optimiser, its own schedule from here
         cfg["phase_start"] = dict(wall_s=ck["wall_s"], step=step, before=dict(
             batch=previous["batch"], crop=previous["crop"], lr=previous["lr"], hardware=previous["hardware"],
             head=N.head_of(previous["net"]), losses=trained_with,
-            albedo_contrast=previous.get("albedo_contrast", DEFAULT_ALBEDO_CONTRAST),
-            tilt_max=previous.get("tilt_max", DEFAULT_TILT_MAX)))
+            **render_settings(previous)))
         cfg["history"] = phase_records(previous, step, ck["wall_s"])
         cfg["command"] = previous["command"] + " ; fine-tuned: " + command
         log(f"fine-tuning from {args.finetune} (step {step}, {ck['wall_s'] / 60:.1f} min done)")
