@@ -4,6 +4,8 @@
 #   training/train_gpu.sh MINUTES OUT [extra train.py options]
 #   FINETUNE='training/checkpoints/{model}_last.pt' training/train_gpu.sh ...: each model fine-tunes that
 #   checkpoint ({model} replaced by its name), e.g. with --crop 1024 --batch 4 --lr 3e-4
+#   PIX2PIXCC_OPTIONS / MRFED_OPTIONS: options for that model alone, after the common ones (the last one wins),
+#   e.g. MRFED_OPTIONS='--loss pearson=1,slope=0.5' to keep each model's own fine-tune loss
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=$1; out=$2; shift 2
@@ -13,9 +15,10 @@ common=(--minutes "$minutes" --workers 7 --threads 2 --corpus-cache runs/corpus.
         --eval-minutes 2 --flip-double "$@")
 mkdir -p "$out" "$logs"
 start() {  # MODEL
-    local from=()
+    local from=() own=() own_var="${1^^}_OPTIONS"
     if [[ -n "${FINETUNE:-}" ]]; then from=(--finetune "${FINETUNE//\{model\}/$1}"); fi
-    $python -m training.train --model "$1" --out "$out/$1" "${common[@]}" "${from[@]}" > "$logs/$1.out" 2>&1 &
+    read -ra own <<< "${!own_var:-}"
+    $python -m training.train --model "$1" --out "$out/$1" "${common[@]}" "${from[@]}" "${own[@]}" > "$logs/$1.out" 2>&1 &
 }
 start pix2pixcc
 start mrfed
