@@ -119,9 +119,16 @@ def gdaldem_hillshade(h, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0):
     return (1.0 + np.round(254.0 * np.clip(cos_i, 0.0, 1.0))).astype(np.uint8)
 
 
-def render(h, rng, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0, albedo_contrast=DEFAULT_ALBEDO_CONTRAST):
+def gdaldem_flat_grey(sun_el_deg):
+    """The grey level `gdaldem hillshade` gives flat ground (cos i = sin of the sun's elevation)."""
+    return 1.0 + 254.0 * math.sin(math.radians(sun_el_deg))
+
+
+def render(h, rng, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0, albedo_contrast=DEFAULT_ALBEDO_CONTRAST,
+           with_flat=False):
     """A physically varied 8-bit image of h: random photometric law, cast shadows, albedo, haze,
-    blur, shot and read noise, then a percentile stretch (70 %) or an absolute scale (30 %)."""
+    blur, shot and read noise, then a percentile stretch (70 %) or an absolute scale (30 %).
+    `with_flat`: (image, the grey level flat ground of mean albedo has in it, unclipped)."""
     model = random_model(rng)
     cos_i, cos_e = incidence(h, sun_el_deg, gsd, sun_az_deg)
     phase = math.radians(90.0 - sun_el_deg)
@@ -132,6 +139,8 @@ def render(h, rng, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0, albedo_con
     r = r * albedo_map(rng, h.shape, albedo_contrast)
     haze = float(rng.uniform(0.0, 0.3)) if rng.random() < 0.4 else 0.0
     image = (r + haze * r_ref) / (r_ref * (1.0 + haze))
+    r_flat = float(reflectance(model, np.array([math.sin(math.radians(sun_el_deg))]), np.array([1.0]), phase)[0])
+    flat = (r_flat + haze * r_ref) / (r_ref * (1.0 + haze))  # flat ground seen from above, mean albedo
     sigma = rng.uniform(0.0, 1.2)
     if sigma > 0.05:
         image = ndimage.gaussian_filter(image, sigma, mode="nearest")
@@ -142,8 +151,11 @@ def render(h, rng, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0, albedo_con
         sample = image[::4, ::4]
         low = np.percentile(sample, rng.uniform(0.0, 2.0))
         high = np.percentile(sample, rng.uniform(98.0, 100.0))
-        return np.clip(np.round((image - low) / max(high - low, 1e-6) * 255.0), 0, 255).astype(np.uint8)
-    return np.clip(np.round(255.0 * image), 1, 255).astype(np.uint8)
+        stretched = np.clip(np.round((image - low) / max(high - low, 1e-6) * 255.0), 0, 255).astype(np.uint8)
+        flat = (flat - low) / max(high - low, 1e-6) * 255.0
+        return (stretched, float(flat)) if with_flat else stretched
+    absolute = np.clip(np.round(255.0 * image), 1, 255).astype(np.uint8)
+    return (absolute, 255.0 * flat) if with_flat else absolute
 
 
 # ---- random views of real DEMs --------------------------------------------------------------------
@@ -229,7 +241,7 @@ def random_plane(rng, shape, slope_max):
 
 def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_share=0.4,
                 scale_range=DEFAULT_SCALE_RANGE, albedo_contrast=DEFAULT_ALBEDO_CONTRAST, tilt_max=DEFAULT_TILT_MAX,
-                tries=20):
+                with_flat=False, tries=20):
     """One training pair from a real DEM: (image uint8, target float32 pixel units, mask float32).
 
     The view is resampled to a random ground pixel (`scale_range`, log-uniform: 0.75–8× the DEM's by default;
@@ -239,7 +251,8 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     window mirror-padded to `size` as the engine pads small rasters (the mask then covers the window only).
     With `tilt_max`, half the views are tilted by a random plane (random_plane) before they are shaded: a
     regional slope that does not follow the terrain's texture, so roughness does not teach the tilt.
-    Target: height / pixel size, mean 0.
+    Target: height / pixel size, mean 0. `with_flat`: a fourth item, the grey level of flat ground in the
+    image (what a known sun elevation and photometry tell), against which a tilted window is brighter or darker.
     """
     dem = source.dem
     extent = min(dem.heights.shape[0] * dem.dy, dem.heights.shape[1] * dem.dx)
@@ -274,9 +287,9 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     elevation = rng.uniform(10.0, 70.0)
     azimuth = CANONICAL_AZIMUTH + rng.uniform(-8.0, 8.0)
     if rng.random() < gdaldem_share:
-        image = gdaldem_hillshade(shaded, elevation, azimuth)
+        image, flat = gdaldem_hillshade(shaded, elevation, azimuth), gdaldem_flat_grey(elevation)
     else:
-        image = render(shaded, rng, elevation, azimuth, albedo_contrast=albedo_contrast)
+        image, flat = render(shaded, rng, elevation, azimuth, albedo_contrast=albedo_contrast, with_flat=True)
     target = np.where(valid, target - target[valid].mean(), 0.0)
     mask = valid.astype(np.float32)
     if window != (size, size):
@@ -284,4 +297,5 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
         target, _ = mirror_pad(target, size, size)
         mask = np.zeros((size, size), np.float32)
         mask[top:top + window[0], left:left + window[1]] = valid
-    return image, target.astype(np.float32), mask.astype(np.float32)
+    view = image, target.astype(np.float32), mask.astype(np.float32)
+    return view + (flat,) if with_flat else view

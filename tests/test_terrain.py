@@ -131,3 +131,21 @@ def test_an_added_regional_tilt_is_a_plane_of_the_slope_drawn_on_half_the_views_
         assert not np.abs(untilted).any()  # without tilt_max a flat DEM stays flat
     slopes = np.array(slopes)
     assert (slopes <= 0.3 + 1e-6).all() and 3 <= (slopes > 1e-6).sum() <= 13
+
+
+def test_a_view_drawn_with_flat_carries_the_grey_level_flat_ground_has_in_its_image():
+    from terrain.render import gdaldem_flat_grey, render
+    flat_dem = np.zeros((128, 128))
+    sunward = 0.1 * np.mgrid[0:128, 0:128][1].astype(float)  # rising to the east: it faces the sun in the west
+    for elevation in (20.0, 45.0, 70.0):  # gdaldem: flat ground is exactly the grey level named; sunward brighter
+        assert np.all(gdaldem_hillshade(flat_dem, elevation) == round(gdaldem_flat_grey(elevation)))
+        assert np.all(gdaldem_hillshade(sunward, elevation)[1:-1, 1:-1] > gdaldem_flat_grey(elevation) + 5)
+    for seed in range(8):  # physical renders, stretched or absolute: flat ground of mean albedo at that grey level
+        image, flat = render(flat_dem, np.random.default_rng(seed), 40.0, albedo_contrast=0.0, with_flat=True)
+        assert abs(np.median(image) - min(flat, 255.0)) < 0.12 * min(flat, 255.0) + 3
+    source = ViewSource(Dem("earth/hills", 30 * np.sin(np.mgrid[0:300, 0:300][1] / 9.0), 10.0, 10.0, False))
+    for seed in range(6):  # the same views per seed, with the flat grey level as a fourth item
+        plain = random_view(source, np.random.default_rng(seed), 96)
+        with_flat = random_view(source, np.random.default_rng(seed), 96, with_flat=True)
+        assert len(plain) == 3 and len(with_flat) == 4 and np.isfinite(with_flat[3])
+        assert all(np.array_equal(a, b) for a, b in zip(plain, with_flat[:3]))

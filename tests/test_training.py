@@ -236,3 +236,47 @@ def test_a_view_option_is_chosen_on_the_command_line_recorded_kept_on_resume_and
     assert getattr(export, describe)(resumed) == after
     with pytest.raises(SystemExit, match=flag.lstrip("-")):
         train.main(common + ["--out", str(tmp_path / "bad"), "--max-steps", "1", flag, str(bad)])
+
+
+def test_pix2pixcc_cannot_see_a_windows_brightness_and_the_tilt_branch_can():
+    """Pix2PixCC normalises each window after its first convolution, so a uniformly brighter window (one tilted
+    towards the sun) gives the same heights: the tilt branch reads brightness against the flat grey level."""
+    from training import networks as N
+    torch.manual_seed(0)
+    image = torch.rand(1, 1, 128, 128) * 0.5 - 0.25
+    backbone = N.build("pix2pixcc", n_gf=8, n_downsample=3, n_residual=1, max_ch=32).eval()
+    with torch.no_grad():
+        plain, brighter = backbone(image), backbone(image + 0.3)
+    assert torch.allclose(plain - plain.mean(), brighter - brighter.mean(), atol=1e-4)
+    tilted = N.build("pix2pixcc", tilt_branch=True, n_gf=8, n_downsample=3, n_residual=1, max_ch=32).eval()
+    tilted.backbone.load_state_dict(backbone.state_dict())
+    flat = torch.zeros_like(image)
+    with torch.no_grad():
+        assert torch.allclose(tilted(torch.cat([image, flat], 1)), plain, atol=1e-5)  # starts as the backbone
+        tilted.slopes.weight[0, -3] = 0.1  # x slope from the mean grey level against flat ground's
+        tilted.slopes.weight[0, -1] = -0.1
+        rise = [float((tilted(torch.cat([image + b, flat], 1)) - plain)[0, 0, 0].diff().mean()) for b in (0.0, 0.3)]
+    assert rise[1] == pytest.approx(rise[0] + 0.1 * 0.3, abs=1e-4)  # brighter than flat: steeper along x
+
+
+def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_is_not_exported(tmp_path):
+    from training import export, train
+    common = ["--model", "mrfed", "--crop", "128", "--batch", "2", "--workers", "0", "--n-heldout", "2",
+              "--corpus-cache", tiny_corpus(str(tmp_path / "train.npz"), 0),
+              "--heldout-cache", tiny_corpus(str(tmp_path / "h.npz"), 1), "--minutes", "5"]
+    train.main(common + ["--out", str(tmp_path / "base"), "--max-steps", "1"])
+    base = str(tmp_path / "base" / "last.pt")
+    train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "2", "--finetune", base, "--tilt-branch"])
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "weights left fresh" in log and "features.1.weight" in log and "backbone." not in log.split("fresh")[1]
+    start = torch.load(str(tmp_path / "run" / "best.pt"), weights_only=False)
+    assert start["steps"] == 1 and start["metrics"]["r"] == pytest.approx(
+        torch.load(base, weights_only=False)["metrics"]["r"], abs=1e-5)  # the views differ in nothing but the channel
+    last = str(tmp_path / "run" / "last.pt")
+    assert torch.load(last, weights_only=False)["config"]["net"]["tilt_branch"] is True
+    with pytest.raises(SystemExit, match="--tilt-branch"):
+        train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--resume", last])
+    train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--resume", last, "--tilt-branch"])
+    with pytest.raises(SystemExit, match="flat ground"):
+        export.main(["--checkpoint", last, "--out", str(tmp_path / "m.onnx"), "--calibration-views", "2",
+                     "--corpus-cache", str(tmp_path / "train.npz")])

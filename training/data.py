@@ -1,7 +1,8 @@
 """Training and held-out batches from the real-DEM corpus (terrain/), as torch tensors.
 
 Images are normalised as the engine feeds 8-bit rasters (v/127.5 − 1); targets are heights in pixel
-units with the mean removed; masks are 1 where the truth is valid.
+units with the mean removed; masks are 1 where the truth is valid. Views drawn `with_flat` carry a second,
+constant image channel: the grey level of flat ground in that image, normalised alike.
 """
 import math
 
@@ -17,9 +18,15 @@ def load_dems(split, cache=None):
     return corpus.load_cache(cache) if cache else corpus.load_sites(split)
 
 
+def normalise_grey(values):
+    return np.asarray(values, np.float32) / 127.5 - 1.0
+
+
 def to_tensors(views):
-    images, targets, masks = zip(*views)
-    image = torch.from_numpy(np.stack(images).astype(np.float32) / 127.5 - 1.0)[:, None]
+    images, targets, masks, *flats = zip(*views)
+    image = torch.from_numpy(normalise_grey(np.stack(images)))[:, None]
+    if flats:  # one grey level per view, as a constant channel beside the image
+        image = torch.cat([image, torch.from_numpy(normalise_grey(flats[0]))[:, None, None, None].expand_as(image)], 1)
     return image, torch.from_numpy(np.stack(targets))[:, None], torch.from_numpy(np.stack(masks))[:, None]
 
 
@@ -27,7 +34,8 @@ class RandomViews(torch.utils.data.IterableDataset):
     """Endless random views; each site is drawn with weight √(valid pixels), so small sites are not starved."""
 
     def __init__(self, dems, size, seed, **view_options):
-        """`view_options`: random_view's scale_range, albedo_contrast and tilt_max (its defaults where absent)."""
+        """`view_options`: random_view's scale_range, albedo_contrast, tilt_max and with_flat (its defaults
+        where absent)."""
         super().__init__()
         self.dems, self.size, self.seed, self.view_options = dems, size, seed, view_options
 
@@ -51,13 +59,13 @@ def loader(dems, size, batch, workers, seed, **view_options):
                                        prefetch_factor=4 if workers > 0 else None, pin_memory=torch.cuda.is_available())
 
 
-def heldout_views(dems, size, count, seed=12345):
-    """A fixed set of views of the held-out sites (same seed, same views)."""
+def heldout_views(dems, size, count, seed=12345, with_flat=False):
+    """A fixed set of views of the held-out sites (same seed, same views; `with_flat` adds the channel only)."""
     rng = np.random.default_rng(seed)
     sources = [ViewSource(dem) for dem in dems]
     views = []
     while len(views) < count:
-        view = random_view(sources[len(views) % len(sources)], rng, size)
+        view = random_view(sources[len(views) % len(sources)], rng, size, with_flat=with_flat)
         if view is not None:
             views.append(view)
     return to_tensors(views)

@@ -185,6 +185,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    if N.has_tilt_branch(ck["config"]["net"]):
+        raise SystemExit(f"{args.checkpoint} has the regional-tilt branch, whose second input (the grey level of "
+                         "flat ground) the engine cannot feed yet: it is not exported")
     G = N.build(ck["config"]["model"], **ck["config"]["net"])
     G.load_state_dict(ck["model"])
     G.eval()

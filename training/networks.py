@@ -184,6 +184,44 @@ class SlopeIntegratingGenerator(nn.Module):
             return integrate_slopes(slopes)
 
 
+class RegionalTiltGenerator(nn.Module):
+    """A generator plus a plane read from the window's absolute brightness against flat ground's.
+
+    Input: [N, 2, H, W], the image and a constant channel, the grey level of flat ground (training/data.py).
+    A window tilted towards the sun is brighter as a whole; the backbones cannot see that (Pix2PixCC's
+    InstanceNorm after its first convolution removes each window's mean and gain), and a fully convolutional
+    network cannot turn a uniform cue into a ramp. This branch has no normalisation: it pools the image
+    and the flat grey level to 1/8, convolves, averages over the window and maps that to two slopes (pixel
+    units per pixel, x then y), drawn as a plane over the window. Its last layer starts at zero, so a
+    fine-tune starts from the backbone's own output.
+    """
+
+    def __init__(self, backbone, width=32, pool=8):
+        super().__init__()
+        self.backbone, self.multiple = backbone, backbone.multiple
+        self.features = nn.Sequential(
+            nn.AvgPool2d(pool), nn.Conv2d(2, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU())
+        self.slopes = nn.Linear(width + 3, 2)
+        nn.init.zeros_(self.slopes.weight)
+        nn.init.zeros_(self.slopes.bias)
+
+    def forward(self, x):
+        heights = self.backbone(x[:, :1]).float()
+        with torch.autocast(heights.device.type, enabled=False):  # a plane over 1024 px needs float32
+            x = x.float()
+            image, flat = x[:, :1], x[:, 1:2]
+            summary = torch.cat([self.features(x).mean((2, 3)), image.mean((2, 3)), image.std((2, 3)),
+                                 flat.mean((2, 3))], 1)
+            slopes = self.slopes(summary)
+            height, width = x.shape[-2], x.shape[-1]
+            cols = torch.arange(width, dtype=x.dtype, device=x.device) - (width - 1) / 2.0
+            rows = torch.arange(height, dtype=x.dtype, device=x.device) - (height - 1) / 2.0
+            plane = slopes[:, 0, None, None] * cols[None, None, :] + slopes[:, 1, None, None] * rows[None, :, None]
+            return heights + plane[:, None]
+
+
 @torch.no_grad()
 def seed_slope_head(slope_head, height_weight):
     """Set a 3×3 two-channel head to the forward differences (x, y) of a 1×1 heights head, so the
@@ -201,8 +239,14 @@ def head_of(net):
     return net.get("head", "heights")
 
 
-def build(name, head="heights", **kw):
-    """A generator by name; head "heights" predicts heights, "slopes" integrates two predicted slope fields."""
+def has_tilt_branch(net):
+    """Whether a config (a checkpoint's config["net"]) declares the regional-tilt branch and its flat-grey input."""
+    return bool(net.get("tilt_branch", False))
+
+
+def build(name, head="heights", tilt_branch=False, **kw):
+    """A generator by name; head "heights" predicts heights, "slopes" integrates two predicted slope fields;
+    `tilt_branch` adds RegionalTiltGenerator's plane (input: image and flat grey level)."""
     if head not in ("heights", "slopes"):
         raise ValueError(f"head {head!r}: expected heights or slopes")
     if head == "slopes":
@@ -215,7 +259,8 @@ def build(name, head="heights", **kw):
         G = MRFED(**kw)
     else:
         raise ValueError(name)
-    return SlopeIntegratingGenerator(G) if head == "slopes" else G
+    G = SlopeIntegratingGenerator(G) if head == "slopes" else G
+    return RegionalTiltGenerator(G) if tilt_branch else G
 
 
 def n_params(m):

@@ -171,6 +171,11 @@ def parse_args(argv):
     ap.add_argument("--out", required=True)
     ap.add_argument("--head", choices=("heights", "slopes"), default="heights",
                     help="predict heights, or two slope fields integrated by least squares (networks.py)")
+    ap.add_argument("--tilt-branch", action="store_true",
+                    help="add the regional-tilt branch (networks.RegionalTiltGenerator), fed the grey level of flat "
+                         "ground beside the image; experimental: the engine cannot feed it yet, so export refuses it")
+    ap.add_argument("--freeze-backbone", action="store_true",
+                    help="with --tilt-branch: train the branch alone, the backbone's weights kept as they are")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--workers", type=int, default=1, help="data-loading processes")
@@ -222,14 +227,18 @@ def main(argv=None):
         print(line, flush=True)
         logf.write(line + "\n")
 
-    net = dict(NET_CONFIGS[args.model], head=args.head)
+    net = dict(NET_CONFIGS[args.model], head=args.head, **(dict(tilt_branch=True) if args.tilt_branch else {}))
     model = N.build(args.model, **net).to(device).to(memory_format=torch.channels_last)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    if args.freeze_backbone:  # no gradient through the backbone: a step costs its forward pass alone
+        if not args.tilt_branch:
+            raise SystemExit("--freeze-backbone trains the tilt branch alone: give --tilt-branch too")
+        model.backbone.requires_grad_(False)
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-4)
     assert args.crop % model.multiple == 0, f"--crop must be a multiple of {model.multiple}"
     command = "python -m training.train " + " ".join(sys.argv[1:] if argv is None else argv)
     train_dems = data.load_dems("train", args.corpus_cache)
     heldout_dems = data.load_dems("heldout", args.heldout_cache)
-    cfg = dict(model=args.model, net=net, height_units="pixel", crop=args.crop,
+    cfg = dict(model=args.model, net=net, height_units="pixel", crop=args.crop, frozen_backbone=args.freeze_backbone,
                batch=args.batch, flip_double=args.flip_double, lr=args.lr, seed=args.seed,
                command=command,
                hardware=hardware_string(device), train_sites=[d.name for d in train_dems],
@@ -244,6 +253,9 @@ def main(argv=None):
             if head != args.head:
                 raise SystemExit(f"{args.resume} has a {head} head: resume it with --head {head} "
                                  "(or --finetune to change the head)")
+            if N.has_tilt_branch(ck["config"]["net"]) != args.tilt_branch:
+                raise SystemExit(f"{args.resume}: resume it with --tilt-branch as it was trained "
+                                 "(or --finetune to add the branch)")
             model.load_state_dict(ck["model"])
         else:
             fresh = load_matching_weights(model, ck["model"])
@@ -289,10 +301,10 @@ def main(argv=None):
         log(f"resumed from {args.resume} at step {step}, {ck['wall_s'] / 60:.1f} min done, best r {best_r:.4f}")
     log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
         f"train sites {len(train_dems)}, held-out {cfg['heldout_sites']}")
-    heldout = data.heldout_views(heldout_dems, args.crop, args.n_heldout)
+    heldout = data.heldout_views(heldout_dems, args.crop, args.n_heldout, with_flat=args.tilt_branch)
     batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step,
                                scale_range=tuple(cfg["scale_range"]), albedo_contrast=cfg["albedo_contrast"],
-                               tilt_max=cfg["tilt_max"]))
+                               tilt_max=cfg["tilt_max"], with_flat=args.tilt_branch))
     budget = args.minutes * 60.0
     phase = cfg.get("phase_start", dict(wall_s=0.0, step=0))  # where the learning-rate schedule starts
 
