@@ -36,6 +36,9 @@ def parse_arguments(argv=None):
                         help="multi: the image at ½×, 1× and 2× its pixel count, heights averaged (more accurate, "
                              "about 11× the CPU time); single: 1× only")
     parser.add_argument("--reference-dem", help="a DEM in metres, for --heights reference")
+    parser.add_argument("--flat-grey", type=float,
+                        help="grey level of flat ground in the input's values, for models that take it "
+                             "(a gdaldem hillshade: 1 + 254 sin(sun elevation)); default: the image's mean")
     parser.add_argument("--elevation-min", type=float, default=DEFAULT_ELEVATION_RANGE[0])
     parser.add_argument("--elevation-max", type=float, default=DEFAULT_ELEVATION_RANGE[1])
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: onnxruntime's)")
@@ -51,7 +54,8 @@ def options_from(arguments):
         device=arguments.device, sun_azimuth=arguments.sun_azimuth, large_raster=arguments.large_raster,
         heights=arguments.heights, reference_dem=arguments.reference_dem,
         elevation_min=arguments.elevation_min, elevation_max=arguments.elevation_max,
-        threads=arguments.threads, scheduler=arguments.scheduler, scales=arguments.scales)
+        threads=arguments.threads, scheduler=arguments.scheduler, scales=arguments.scales,
+        flat_grey=arguments.flat_grey)
 
 
 def model_runs(input_path, options):

@@ -55,6 +55,7 @@ class SingleBandSource:
         self.palette = self._palette_luma()
         self.input_range = input_range
         self._whole = None
+        self.sample_mean = None  # the valid values' mean on the overview (measured with the stretch)
         self.low, self.high = value_range if value_range is not None else self._value_range()
 
     def _palette_luma(self):
@@ -111,6 +112,7 @@ class SingleBandSource:
         if values.min() == values.max():
             raise EngineError(f"The input is constant ({values.min():g} everywhere): a flat image holds no "
                               "shading to infer relief from.")
+        self.sample_mean = float(values.astype(np.float64).mean())
         if self.is_byte or self.palette is not None:
             return 0.0, 255.0
         low, high = np.percentile(values.astype(np.float64), STRETCH_PERCENTILES)
@@ -140,6 +142,11 @@ class SingleBandSource:
         if not valid.all():
             value[~valid] = lo
         return value, valid
+
+    def to_input_range(self, value):
+        """One value of the raster, mapped as read() maps its pixels (unclipped: flat ground may lie outside)."""
+        lo, hi = self.input_range
+        return lo + (float(value) - self.low) * (hi - lo) / (self.high - self.low)
 
     def stretch_note(self):
         if self.is_byte or self.palette is not None:

@@ -7,6 +7,7 @@ import numpy as np
 from .bands import SingleBandSource
 from .errors import Cancelled, EngineError
 from .executors import check_scheduler, open_executor
+from .flat_grey import flat_level, resolve_flat_grey
 from .heights import check_height_options, plan_heights
 from .multiscale import SCALE_MODES, infer_in_pieces, unzoom_heights, zoom_values, zooms_for
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
@@ -39,6 +40,7 @@ class EstimateOptions:
     reference_dem: str = None        # GDAL path of the reference DEM, for heights="reference"
     scheduler: str = None            # Dask scheduler address or local:N for tile mode; None: this process
     scales: str = "multi"            # multi: ½×, 1×, 2× averaged (pixel-unit models); single: 1× (multiscale.py)
+    flat_grey: float = None          # grey level of flat ground, raster units, for models that take it (flat_grey.py)
 
 
 @dataclass
@@ -55,9 +57,12 @@ class TilePredictor:
     """Runs the model on one filled window at each zoom (multiscale.py): turn to the canonical sun,
     mirror-pad, infer, undo; the zooms' heights averaged, then rescaled by the heights plan."""
 
-    def __init__(self, model, options, heights):
+    def __init__(self, model, options, heights, flat_level=None):
+        """flat_level: flat ground's grey level in the model's input range, for a model that takes it
+        (fed as a constant second channel beside every window; flat_grey.py)."""
         self.model = model
         self.card = model.card
+        self.flat_level = flat_level
         self.turn = clockwise_turn(options.sun_azimuth, self.card.sun_azimuth_deg)
         self.zooms, self.scales_line = zooms_for(options.scales, self.card)
         self.gain, self.offset = heights.tile_gain, heights.tile_offset
@@ -92,7 +97,10 @@ class TilePredictor:
         height = max(size, round_up(turned.shape[0], multiple))
         width = max(size, round_up(turned.shape[1], multiple))
         padded, (top, left) = mirror_pad(turned, height, width)
-        output = self.model.run(np.ascontiguousarray(padded[np.newaxis, np.newaxis], dtype=np.float32))[0, 0]
+        batch = padded[np.newaxis, np.newaxis]
+        if self.flat_level is not None:
+            batch = np.concatenate([batch, np.full_like(batch, self.flat_level)], axis=1)
+        output = self.model.run(np.ascontiguousarray(batch, dtype=np.float32))[0, 0]
         output = output[top:top + turned.shape[0], left:left + turned.shape[1]]
         if self.turn:
             output = rotate_back(output, self.turn, values.shape)
@@ -259,7 +267,8 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     fit, plan = plan_windows(card, width, height, options)
     # fit mode shows the model pixels max(width, height) / input_size times the input's
     heights = plan_heights(card, options, ds, max(width, height) / card.input_size if fit else 1.0, log)
-    predictor = TilePredictor(model, options, heights)
+    options = resolve_flat_grey(card, options, source, log)
+    predictor = TilePredictor(model, options, heights, flat_level(card, source, options.flat_grey))
     log(predictor.scales_line)
     if predictor.turn:
         log(f"Sun azimuth {options.sun_azimuth:g}° turned {predictor.turn:g}° clockwise to the model's "
@@ -284,6 +293,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
             "DTM_MEASURED_LIGHT_LINE": "" if axis is None else axis.describe(),
             "DTM_ELEVATION_RANGE": f"{options.elevation_min:g},{options.elevation_max:g}",
             "DTM_SCALES": ",".join(f"{z:g}" for z in predictor.zooms),
+            "DTM_FLAT_GREY": "" if options.flat_grey is None else f"{options.flat_grey:g}",
             **height_metadata,
         })
     except BaseException:

@@ -8,6 +8,7 @@ import os
 import threading
 
 from .errors import EngineError
+from .flat_grey import takes_flat_grey
 from .model_card import GRAPH_OPTIMIZATION_LEVELS, ModelCard
 
 DEVICES = ("auto", "cpu", "gpu")
@@ -94,7 +95,8 @@ def _open(ort, path, device, threads, graph_optimization):
     return session, "CPUExecutionProvider", warning
 
 
-def _validate_io(session, path):
+def _validate_io(session, path, input_channels=1):
+    """input_channels: 2 where the card declares the flat-grey input (engine/flat_grey.py), else 1."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) < 1:
         raise EngineError(f"{path} is not a DTM model: it must have exactly one input and one output "
@@ -104,9 +106,11 @@ def _validate_io(session, path):
         if len(shape) != 4:
             raise EngineError(f"{path} is not a DTM model: its {kind} '{arg.name}' has rank {len(shape)}; "
                               "expected [N, 1, H, W].")
-        if shape[1] != 1:
+        expected = input_channels if kind == "input" else 1
+        if shape[1] != expected:
             raise EngineError(f"{path} is not a DTM model: its {kind} '{arg.name}' has {shape[1]} channels; "
-                              "expected 1 (single-band image in, elevation out).")
+                              f"expected {expected} (single-band image{' and flat grey level' if expected == 2 else ''} "
+                              "in, elevation out, as its card says).")
         if "float" not in arg.type:
             raise EngineError(f"{path} is not a DTM model: its {kind} is {arg.type}, expected float32.")
 
@@ -122,11 +126,12 @@ def _read_card(ort, path):
     except Exception as exc:  # noqa: BLE001 - a corrupt file raises onnxruntime-specific errors
         raise EngineError(f"Cannot load the model {path}: it is missing, truncated or not an ONNX "
                           f"model ({str(exc).splitlines()[0]}).") from None
-    _validate_io(session, path)
     try:
-        return ModelCard.from_metadata(path, session.get_modelmeta().custom_metadata_map)
+        card = ModelCard.from_metadata(path, session.get_modelmeta().custom_metadata_map)
     except ValueError as exc:
         raise EngineError(str(exc)) from None
+    _validate_io(session, path, 2 if takes_flat_grey(card) else 1)
+    return card
 
 
 def open_model(path, device="auto", threads=None, graph_optimization=None):

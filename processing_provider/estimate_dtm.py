@@ -53,7 +53,7 @@ two to the truth on the validation DEMs, and about five times faster on a CPU;
 real DEMs (Earth, Mars, the Moon) lit from a fixed sun, with heights in units of the pixel size; results
 are estimated relief, not survey elevations (their measured accuracy is in the README).</dd>
 <dt><b>Model file</b> (MODEL_FILE, optional)</dt>
-<dd>Your own .onnx model (one float input [N,1,H,W], one output, with a model card in its
+<dd>Your own .onnx model (one float input [N,1,H,W], or [N,2,H,W] with the flat-grey channel its card declares, one output, with a model card in its
 metadata). Overrides the bundled model.</dd>
 <dt><b>Device</b> (DEVICE)</dt>
 <dd><i>auto</i>: GPU when onnxruntime-gpu finds a working CUDA/ROCm/DirectML/CoreML provider,
@@ -66,6 +66,13 @@ the bundled models) before inference and the DTM turned back. Leave empty if the
 from that direction. The log gives the line along which the light falls as measured in the image's own
 shading (e.g. "41° or 221°": which side is lit cannot be measured), and warns when the azimuth used is
 more than 35° off it: a wrong azimuth gives wrong relief that does not look wrong.</dd>
+<dt><b>Flat ground's grey level</b> (FLAT_GREY, optional)</dt>
+<dd>For models that read a scene's regional tilt from its brightness (their card says
+<i>flat_grey_input</i>): the value, in the raster's own units, that flat level ground would have in this
+image. A window brighter than that faces the sun, a darker one faces away. For a shaded relief made with
+<code>gdaldem hillshade</code> (or QGIS's Hillshade) it is 1 + 254 × sin(sun elevation): 128 at 30°, 181
+at 45°, 221 at 60°. Leave empty when it is not known (most real images): the image's mean stands in and no
+tilt is read from brightness. Other models ignore it (the log says so).</dd>
 <dt><b>Large rasters</b> (LARGE_RASTER)</dt>
 <dd><i>tile</i> (default): native resolution; a raster up to about 1536 px a side runs as one window,
 larger ones as overlapping model-sized tiles cross-faded into one seamless DTM; <i>fit</i>: like JMARS, the whole image is scaled down to the model size, inferred
@@ -147,6 +154,7 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
     MODEL_FILE = "MODEL_FILE"
     DEVICE = "DEVICE"
     SUN_AZIMUTH = "SUN_AZIMUTH"
+    FLAT_GREY = "FLAT_GREY"
     LARGE_RASTER = "LARGE_RASTER"
     SCALES = "SCALES"
     HEIGHTS = "HEIGHTS"
@@ -212,6 +220,9 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.SUN_AZIMUTH, tr("Sun azimuth in the image (degrees clockwise from north; empty: as trained)"),
             type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=360.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.FLAT_GREY, tr("Flat ground's grey level in the image (hillshade: 1 + 254·sin(sun elevation); "
+                               "empty: unknown)"), type=QgsProcessingParameterNumber.Double, optional=True))
         self.addParameter(QgsProcessingParameterEnum(
             self.LARGE_RASTER, tr("Large rasters (tile: native resolution; fit: scale to the model size)"),
             options=list(LARGE_RASTER_MODES), defaultValue="tile", usesStaticStrings=True))
@@ -312,12 +323,15 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
         azimuth = parameters.get(self.SUN_AZIMUTH)
         sun_azimuth = None if azimuth is None or azimuth == "" else \
             self.parameterAsDouble(parameters, self.SUN_AZIMUTH, context)
+        flat = parameters.get(self.FLAT_GREY)
+        flat_grey = None if flat is None or flat == "" else self.parameterAsDouble(parameters, self.FLAT_GREY, context)
         band = self.parameterAsInt(parameters, self.BAND, context)
         return EstimateOptions(
             model_path=model_path,
             band=band if band and band > 0 else None,
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
             sun_azimuth=sun_azimuth,
+            flat_grey=flat_grey,
             large_raster=self.parameterAsEnumString(parameters, self.LARGE_RASTER, context) or "tile",
             heights=self.parameterAsEnumString(parameters, self.HEIGHTS, context) or "range",
             scales=self.parameterAsEnumString(parameters, self.SCALES, context) or "multi",

@@ -82,3 +82,18 @@ def mean_removed(path, card=CARD):
              helper.make_node("Sub", ["image", "mean"], ["elevation"])]
     onnx.save(_model(nodes, [_io("image")], [_io("elevation")], card=card), path)
     return path
+
+
+FLAT_GREY_CARD = {**CARD, "name": "Test brightness above flat ground", "flat_grey_input": "true"}
+
+
+def brightness_above_flat(path, card=FLAT_GREY_CARD):
+    """Two input channels, the image and flat ground's grey level: elevation = image − flat − 1, so a Byte value
+    v over a flat grey level f maps to exactly 4 (v − f) m on the tests' 0…1020 range."""
+    nodes = [helper.make_node("Split", ["image", "halves"], ["grey", "flat"], axis=1),
+             helper.make_node("Sub", ["grey", "flat"], ["above"]),
+             helper.make_node("Sub", ["above", "one"], ["elevation"])]
+    inits = [numpy_helper.from_array(np.array([1, 1], np.int64), "halves"),
+             numpy_helper.from_array(np.array(1.0, np.float32), "one")]
+    onnx.save(_model(nodes, [_io("image", 2)], [_io("elevation")], inits, card), path)
+    return path

@@ -276,3 +276,32 @@ def test_rasters_read_once_into_memory_give_what_window_reads_give(tmp_path, blu
     memory, windows = read(str(tmp_path / "memory.tif"))[0], read(str(tmp_path / "windows.tif"))[0]
     np.testing.assert_array_equal(memory, windows)
     assert (memory == NODATA).sum() == 100 * 150
+
+
+def test_a_model_that_takes_flat_grounds_grey_level_gets_it_beside_every_window(tmp_path):
+    model = onnx_fixtures.brightness_above_flat(str(tmp_path / "flat.onnx"))
+    image = byte_image(120, 200, seed=4) // 2 + 100  # 100…227
+    lines = []
+    source = write_raster(str(tmp_path / "in.tif"), image)
+    estimate_dtm(source, str(tmp_path / "given.tif"), EstimateOptions(model, flat_grey=60.0,
+                                                                     elevation_max=ELEVATION_MAX), log=lines.append)
+    values, _, ds = read(str(tmp_path / "given.tif"))
+    np.testing.assert_allclose(values, 4.0 * (image - 60.0), atol=1e-3)
+    assert ds.GetMetadataItem("DTM_FLAT_GREY") == "60" and any("grey level: 60 (FLAT_GREY)" in line for line in lines)
+    lines.clear()  # not given: the image's mean stands in, and says so
+    estimate_dtm(source, str(tmp_path / "mean.tif"), EstimateOptions(model, elevation_max=ELEVATION_MAX),
+                 log=lines.append)
+    mean = float(gdal.Open(str(tmp_path / "mean.tif")).GetMetadataItem("DTM_FLAT_GREY"))
+    assert mean == pytest.approx(image.mean(), rel=1e-4) and any("image's mean" in line for line in lines)
+    with pytest.raises(EngineError, match="has 2 channels"):  # a two-channel graph whose card does not say so
+        estimate_dtm(source, str(tmp_path / "x.tif"), EstimateOptions(onnx_fixtures.brightness_above_flat(
+            str(tmp_path / "plain.onnx"), card=onnx_fixtures.CARD)))
+
+
+def test_a_model_without_the_flat_grey_input_ignores_it_and_says_so(tmp_path, identity_model):
+    lines = []
+    source = write_raster(str(tmp_path / "in.tif"), byte_image(60, 80))
+    estimate_dtm(source, str(tmp_path / "out.tif"), EstimateOptions(identity_model, flat_grey=128.0),
+                 log=lines.append)
+    assert any("FLAT_GREY 128 ignored" in line for line in lines)
+    assert not gdal.Open(str(tmp_path / "out.tif")).GetMetadataItem("DTM_FLAT_GREY")  # empty items are not written

@@ -394,7 +394,7 @@ def test_parameter_contract(qgis_app):
     alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
     assert alg.displayName() == "Estimate DTM"
     names = [p.name() for p in alg.parameterDefinitions()]
-    assert names == ["INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "LARGE_RASTER",
+    assert names == ["INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "FLAT_GREY", "LARGE_RASTER",
                      "SCALES", "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "DASK_SCHEDULER", "OUTPUT"]
     enums = {"MODEL": (["pix2pixcc", "mrfed"], "pix2pixcc"), "DEVICE": (["auto", "cpu", "gpu"], "auto"),
              "LARGE_RASTER": (["tile", "fit"], "tile"), "SCALES": (["multi", "single"], "multi"),
@@ -404,7 +404,7 @@ def test_parameter_contract(qgis_app):
         assert isinstance(parameter, QgsProcessingParameterEnum)
         assert parameter.usesStaticStrings() and parameter.options() == options
         assert parameter.defaultValue() == default
-    for name in ("BAND", "MODEL_FILE", "SUN_AZIMUTH", "REFERENCE_DEM"):
+    for name in ("BAND", "MODEL_FILE", "SUN_AZIMUTH", "FLAT_GREY", "REFERENCE_DEM"):
         assert alg.parameterDefinition(name).flags() & alg.parameterDefinition(name).FlagOptional
     assert alg.parameterDefinition("BAND").parentLayerParameterName() == "INPUT"
     assert alg.parameterDefinition("ELEVATION_MIN").defaultValue() == 0

@@ -259,7 +259,7 @@ def test_pix2pixcc_cannot_see_a_windows_brightness_and_the_tilt_branch_can():
     assert rise[1] == pytest.approx(rise[0] + 0.1 * 0.3, abs=1e-4)  # brighter than flat: steeper along x
 
 
-def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_is_not_exported(tmp_path):
+def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a_model_fed_flat_grey(tmp_path):
     from training import export, train
     common = ["--model", "mrfed", "--crop", "128", "--batch", "2", "--workers", "0", "--n-heldout", "2",
               "--corpus-cache", tiny_corpus(str(tmp_path / "train.npz"), 0),
@@ -277,6 +277,13 @@ def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_is_not_ex
     with pytest.raises(SystemExit, match="--tilt-branch"):
         train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--resume", last])
     train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--resume", last, "--tilt-branch"])
-    with pytest.raises(SystemExit, match="flat ground"):
-        export.main(["--checkpoint", last, "--out", str(tmp_path / "m.onnx"), "--calibration-views", "2",
-                     "--corpus-cache", str(tmp_path / "train.npz")])
+    model = str(tmp_path / "m.onnx")
+    export.main(["--checkpoint", last, "--out", model, "--calibration-views", "2",
+                 "--corpus-cache", str(tmp_path / "train.npz")])
+    card = read_model_card(model)
+    assert card.extra["flat_grey_input"] == "true" and "regional-tilt branch" in card.extra["training"]
+    image = write_raster(str(tmp_path / "in.tif"), byte_image(200, 300, seed=2), wkt=utm_wkt())
+    lines = []
+    estimate_dtm(image, str(tmp_path / "dtm.tif"), EstimateOptions(model, device="cpu", heights="pixel_size",
+                                                                   flat_grey=128.0), log=lines.append)
+    assert any("grey level: 128 (FLAT_GREY)" in line for line in lines)

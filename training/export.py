@@ -2,7 +2,8 @@
 
     python -m training.export --checkpoint runs/<model>/best.pt --out models/<model>.onnx
 
-Contract (models/README.md): input `image` float32 [N,1,H,W] in [-1,1] (8-bit v/127.5-1), H, W multiples of
+Contract (models/README.md): input `image` float32 [N,1,H,W] in [-1,1] (8-bit v/127.5-1; [N,2,H,W] for a model
+with the regional-tilt branch, its second channel flat ground's grey level alike, card key flat_grey_input), H, W multiples of
 `input_multiple`; output `elevation` float32 [N,1,H,W]: height in pixel units (height / ground pixel
 size, offset arbitrary), declared by the card key `height_units=pixel`.
 """
@@ -44,7 +45,8 @@ def spread_gain(G, dems, count, size=CALIBRATION_VIEW_SIZE, seed=CALIBRATION_SEE
     """Median over `count` training views of std(truth) / std(prediction): the networks learn the shape
     of the heights better than their amplitude (a log-spread loss of weight 0.2), and a model that is
     systematically too flat on its own training data would be too flat everywhere."""
-    images, targets, masks = data.heldout_views(dems, size, count, seed=seed)
+    images, targets, masks = data.heldout_views(dems, size, count, seed=seed,
+                                                with_flat=isinstance(G, N.RegionalTiltGenerator))
     ratios = []
     for x, t, m in zip(images, targets, masks):
         ratios.append(float(torch.exp(N.amplitude_signed_log_ratio(G(x[None]), t[None], m[None]))[0]))
@@ -60,6 +62,9 @@ def describe_head(net):
 
 def describe_network(arch, net):
     head = "; slope head integrated by least squares" if N.head_of(net) == "slopes" else ""
+    if N.has_tilt_branch(net):
+        head += ("; regional-tilt branch (no normalisation: the window's brightness against flat ground's grey "
+                 "level, a second input channel, drawn as a plane)")
     if arch == "pix2pixcc":
         return (f"Pix2PixCC generator n_gf={net['n_gf']}, {net['n_downsample']} stride-2 levels (to 1/"
                 f"{2 ** net['n_downsample']}), {net['n_residual']} residual blocks at the bottom and "
@@ -141,6 +146,7 @@ def model_card(ck, ckpt_path, G, gain, calibration_views, version):
         "input_range": "-1,1",
         "output_range": NOMINAL_OUTPUT_RANGE,
         "height_units": "pixel",
+        **({"flat_grey_input": "true"} if N.has_tilt_branch(cfg["net"]) else {}),
         "output_head": describe_head(cfg["net"]),
         "sun_azimuth_deg": "270",
         "training_gsd_m": "1",
@@ -185,9 +191,6 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    if N.has_tilt_branch(ck["config"]["net"]):
-        raise SystemExit(f"{args.checkpoint} has the regional-tilt branch, whose second input (the grey level of "
-                         "flat ground) the engine cannot feed yet: it is not exported")
     G = N.build(ck["config"]["model"], **ck["config"]["net"])
     G.load_state_dict(ck["model"])
     G.eval()
@@ -196,7 +199,8 @@ def main(argv=None):
     W = SpreadCalibrated(G, gain).eval()  # output: height in pixel units, as the contract says
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    dummy = torch.zeros(1, 1, 256, 256)
+    channels = 2 if N.has_tilt_branch(ck["config"]["net"]) else 1  # image (and flat ground's grey level)
+    dummy = torch.zeros(1, channels, 256, 256)
     dyn = {"image": {0: "N", 2: "H", 3: "W"}, "elevation": {0: "N", 2: "H", 3: "W"}}
     try:
         with warnings.catch_warnings():
@@ -224,7 +228,8 @@ def main(argv=None):
     import onnxruntime as ort
     sess = ort.InferenceSession(args.out, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (1, 1, 256, 384)).astype(np.float32)
+    x = rng.uniform(-1, 1, (1, channels, 256, 384)).astype(np.float32)
+    x[:, 1:] = rng.uniform(-1, 1)  # the flat grey level is one value over the window
     with torch.no_grad():
         ref = W(torch.from_numpy(x)).numpy()
     out = sess.run(["elevation"], {"image": x})[0]

@@ -280,6 +280,18 @@ def masked_pearson(a, b, mask, eps=1e-6):
     return cov / ((w * a * a).sum(1).sqrt() * (w * b * b).sum(1).sqrt() + eps)
 
 
+def masked_plane_slopes(z, mask):
+    """Per-sample least-squares plane of [N,1,H,W] z over mask -> its slopes [N, 2] (x then y, z per pixel)."""
+    rows, cols = torch.meshgrid(torch.arange(z.shape[-2], dtype=z.dtype, device=z.device),
+                                torch.arange(z.shape[-1], dtype=z.dtype, device=z.device), indexing="ij")
+    w, z = mask.flatten(1), z.flatten(1)
+    total = w.sum(1, keepdim=True).clamp_min(1e-6)
+    centred = [c.flatten()[None] - (c.flatten()[None] * w).sum(1, keepdim=True) / total for c in (cols, rows)]
+    normal = torch.stack([torch.stack([(w * a * b).sum(1) for b in centred], -1) for a in centred], -2)
+    moments = torch.stack([(w * a * z).sum(1) for a in centred], -1)
+    return torch.linalg.solve(normal + 1e-6 * torch.eye(2, dtype=z.dtype, device=z.device), moments)
+
+
 def masked_pool(x, mask, factor):
     """Mask-weighted average pooling of x, and the pooled mask."""
     weight = F.avg_pool2d(mask, factor)

@@ -16,6 +16,7 @@ import sys
 import time
 
 import torch
+import torch.nn.functional as F
 
 from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE, DEFAULT_TILT_MAX
 from training import data
@@ -108,9 +109,10 @@ def losses(pred, target, mask, weights=None):
 
 @torch.no_grad()
 def evaluate(model, heldout, device, batch=8):
-    """Mean Pearson r (whole view, and at 1/8 resolution) and spread ratio on the held-out views."""
+    """Mean Pearson r (whole view, and at 1/8 resolution), spread ratio, and the cosine between the predicted
+    and the true regional plane's slope vectors (scale-free: 1 right way, −1 inverted) on the held-out views."""
     model.eval()
-    rs, coarse, spread = [], [], []
+    rs, coarse, spread, plane = [], [], [], []
     for i in range(0, len(heldout[0]), batch):
         x, t, m = (v[i:i + batch].to(device) for v in heldout)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -121,8 +123,10 @@ def evaluate(model, heldout, device, batch=8):
         tc, _ = N.masked_pool(t, m, 8)
         coarse.append(N.masked_pearson(pc, tc, mc))
         spread.append(torch.exp(-N.amplitude_loss(p, t, m)))
+        plane.append(F.cosine_similarity(N.masked_plane_slopes(p, m), N.masked_plane_slopes(t, m), dim=1))
     model.train()
-    return {k: float(torch.cat(v).mean()) for k, v in (("r", rs), ("coarse_r", coarse), ("spread", spread))}
+    return {k: float(torch.cat(v).mean())
+            for k, v in (("r", rs), ("coarse_r", coarse), ("spread", spread), ("plane_cos", plane))}
 
 
 def load_matching_weights(model, state):

@@ -63,11 +63,14 @@ def rmse(values, truth):
     return float(np.sqrt(np.mean((values[both] - truth[both]) ** 2)))
 
 
-def run_engine(model, image_path, work, azimuth, **heights):
-    """The engine's output (NaN = nodata) and metadata for one image, on CPU."""
+def run_engine(model, image_path, work, azimuth, altitude, **heights):
+    """The engine's output (NaN = nodata) and metadata for one gdaldem render, on CPU (flat ground's grey
+    level given, as the render's sun elevation fixes it, for models that take it)."""
     from dtm_estimator.engine import EstimateOptions, estimate_dtm
+    from dtm_estimator.engine.flat_grey import hillshade_flat_grey
     out = os.path.join(work, "heights_out.tif")
-    estimate_dtm(image_path, out, EstimateOptions(model, device="cpu", threads=2, sun_azimuth=azimuth, **heights))
+    estimate_dtm(image_path, out, EstimateOptions(model, device="cpu", threads=2, sun_azimuth=azimuth,
+                                                  flat_grey=hillshade_flat_grey(altitude), **heights))
     metadata = gdal.Open(out).GetMetadata()
     values = read_prediction(out)
     os.remove(out)
@@ -87,9 +90,9 @@ def evaluate_scene(scene, models, names, sun_cases, work, log):
     for azimuth, altitude in sun_cases:
         image_path, _ = render(scene, work, azimuth, altitude)
         for model, name in zip(models, names):
-            tied, tie = run_engine(model, image_path, work, azimuth, heights="reference",
+            tied, tie = run_engine(model, image_path, work, azimuth, altitude, heights="reference",
                                    reference_dem=reference_path)
-            metres, _ = run_engine(model, image_path, work, azimuth, heights="pixel_size")
+            metres, _ = run_engine(model, image_path, work, azimuth, altitude, heights="pixel_size")
             case = {"dem": scene.dem, "model": name, "azimuth": azimuth, "altitude": altitude,
                     "reference_rmse_m": rmse(tied, truth), "upsampled_rmse_m": baseline,
                     "gain": float(tie["DTM_REFERENCE_GAIN"]),

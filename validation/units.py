@@ -27,12 +27,13 @@ def height_units(card):
     return PIXEL_UNITS
 
 
-def engine_options(card, sun_azimuth, threads=None, graph_optimization=None, scales="multi"):
+def engine_options(card, sun_azimuth, threads=None, graph_optimization=None, scales="multi", flat_grey=None):
     """EstimateOptions for one validation run of this model on CPU, lit from `sun_azimuth`, at the
-    engine's default scales unless told otherwise."""
+    engine's default scales unless told otherwise; `flat_grey`: flat ground's grey level where the image
+    is a `gdaldem hillshade` render of known sun elevation (models that do not take it ignore it)."""
     from dtm_estimator.engine import EstimateOptions
     options = EstimateOptions(card.path, sun_azimuth=sun_azimuth, device="cpu", threads=threads,
-                              graph_optimization=graph_optimization, scales=scales)
+                              graph_optimization=graph_optimization, scales=scales, flat_grey=flat_grey)
     if height_units(card) == PIXEL_UNITS:
         options.heights = "pixel_size"  # metres out
     return options

@@ -42,6 +42,7 @@ from validation.real_pairs import REAL_FACTORS, real_scenes  # noqa: E402
 from validation.scenes import (MIN_COARSE_PIXELS, heldout_scenes, read_band, render, validation_scenes,  # noqa: E402
                                write_geotiff)
 from validation.units import engine_options, height_units, to_metres  # noqa: E402
+from dtm_estimator.engine.flat_grey import hillshade_flat_grey  # noqa: E402
 from dtm_estimator.engine.shading import AXIS_TOLERANCE_DEG, axis_difference, shading_axis  # noqa: E402
 
 gdal.UseExceptions()
@@ -83,12 +84,13 @@ class ModelRunner:
         except Exception as exc:  # reported, not fatal to the run
             self.fatal = f"{type(exc).__name__}: {exc}"
 
-    def predict(self, image_path, out_path, sun_azimuth):
+    def predict(self, image_path, out_path, sun_azimuth, flat_grey=None):
         """Prediction array (NaN = nodata), or raises; a model that never opened raises at once."""
         if self.fatal:
             raise RuntimeError(self.fatal)
         from dtm_estimator.engine import estimate_dtm
-        options = engine_options(self.card, sun_azimuth, self.threads, self.graph_optimization, self.scales)
+        options = engine_options(self.card, sun_azimuth, self.threads, self.graph_optimization, self.scales,
+                                 flat_grey)
         self.seconds.append(estimate_dtm(image_path, out_path, options).seconds)
         try:
             return read_prediction(out_path)
@@ -106,8 +108,9 @@ def card_summary(card):
 
 
 def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth, altitude,
-                  engine_azimuth, log, keep=None):
-    """Fill case['results'] with the metrics of the baseline and of every model."""
+                  engine_azimuth, log, keep=None, flat_grey=None):
+    """Fill case['results'] with the metrics of the baseline and of every model. `flat_grey`: flat ground's
+    grey level, known for `gdaldem hillshade` renders (as Pentland is given the sun's elevation)."""
     results = case["results"] = {}
     started = time.perf_counter()
     try:
@@ -121,7 +124,7 @@ def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth
     for runner in runners:
         out_path = os.path.join(work, f"pred_{runner.name}.tif")
         try:
-            pred = runner.predict(image_path, out_path, engine_azimuth)
+            pred = runner.predict(image_path, out_path, engine_azimuth, flat_grey)
             metres = to_metres(pred, runner.card, dx, dy)  # Pentland too is given the true pixel size
             results[runner.name] = case_metrics(metres, truth)
             if height_units(runner.card) == "legacy":  # what the default 0–39,586 range gives as it is
@@ -198,8 +201,9 @@ def run_scenes(scenes, sun_cases, runners, work, log, figures):
             name = f"{scene.set}_{scene.dem.replace('/', '_')}_x{scene.factor}"
             wanted = figures is not None and name not in figures and (scene.factor == 1 or scene.set == "real")
             keep = {} if wanted else None
+            rendered = scene.image is None  # a gdaldem render: flat ground's grey level follows from the sun
             evaluate_case(case, image, image_path, truth, runners, work, scene.dx, scene.dy,
-                          azimuth, altitude, azimuth, log, keep)
+                          azimuth, altitude, azimuth, log, keep, hillshade_flat_grey(altitude) if rendered else None)
             if keep is not None:
                 figures[name] = {"image": image, "truth": truth, "preds": keep,
                                  "title": f"{scene.label}, az {azimuth:g}° alt {altitude:g}°"}
@@ -376,7 +380,7 @@ def _intro(payload):
             "orbital image with its DEM, sun estimated from the truth), **held-out synthetic** (simulator). "
             "Renders: gdaldem hillshade of the truth at its pixel size; a coarser pixel is the truth "
             "box-averaged and rendered at that pixel size. Models run through `dtm_estimator.engine.estimate_dtm` "
-            f"on CPU with the image's azimuth, SCALES={cfg.get('scales', 'single')}"
+            f"on CPU with the image's azimuth (and, on the renders, flat ground's grey level 1 + 254·sin(altitude) for models that take it), SCALES={cfg.get('scales', 'single')}"
             + (" (½×, 1×, 2× averaged)" if cfg.get("scales") == "multi" else " (1×)")
             + "; baseline: Pentland (1990) linear SFS given the same sun. Metrics on "
             f"pixels valid in both, {cfg['border_px']}-px border cropped. Rows: each DEM at each pixel size (mean "

@@ -1,0 +1,52 @@
+"""The grey level of flat ground: a second model input that lets a model read a window's regional tilt.
+
+A window tilted towards the sun is brighter as a whole than flat ground would be, away from it darker. A
+network that normalises its features per window cannot see that, and one that can still needs to know how
+bright flat ground is, which depends on the sun's elevation and the photometry. Models whose card sets
+`flat_grey_input` take it as a constant second channel beside the image (training/networks.py,
+RegionalTiltGenerator). The user gives it in the raster's own values (`gdaldem hillshade` renders flat ground
+at 1 + 254·sin(sun elevation)); without it the engine takes the image's mean, which says "no regional tilt
+from brightness" and leaves the tilt to the image's texture, as models without this input do.
+"""
+import dataclasses
+import math
+
+import numpy as np
+
+from .errors import EngineError
+
+FLAT_GREY_KEY = "flat_grey_input"
+
+
+def takes_flat_grey(card):
+    return card.extra.get(FLAT_GREY_KEY, "").strip().lower() == "true"
+
+
+def hillshade_flat_grey(sun_elevation_deg):
+    """The grey level `gdaldem hillshade` gives flat ground under a sun that high (1 + 254·cos i)."""
+    return 1.0 + 254.0 * math.sin(math.radians(sun_elevation_deg))
+
+
+def resolve_flat_grey(card, options, source, log):
+    """options with flat_grey set for a model that takes it (given, or the image's mean), None for one that does not."""
+    given = options.flat_grey
+    if given is not None and not np.isfinite(given):
+        raise EngineError("FLAT_GREY must be a finite grey level in the raster's own values.")
+    if not takes_flat_grey(card):
+        if given is not None:
+            log(f"FLAT_GREY {given:g} ignored: {card.summary()} does not take the grey level of flat ground.")
+        return dataclasses.replace(options, flat_grey=None)
+    if given is None:
+        log(f"{card.summary()} reads the regional tilt from brightness against flat ground's grey level; none was "
+            f"given (FLAT_GREY), so the image's mean {source.sample_mean:g} stands in: no tilt is read from "
+            "brightness.")
+        return dataclasses.replace(options, flat_grey=source.sample_mean)
+    log(f"Flat ground's grey level: {given:g} (FLAT_GREY); the regional tilt is read from brightness against it.")
+    return options
+
+
+def flat_level(card, source, flat_grey):
+    """flat_grey in the model's input range, as the image's pixels are mapped; None for a model without the input."""
+    if not takes_flat_grey(card) or flat_grey is None:
+        return None
+    return source.to_input_range(flat_grey)
