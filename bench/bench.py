@@ -62,6 +62,7 @@ def case_compare(model_path, raster, threads, repeats, device="cpu", scales="sin
     scale and piece at 'multi').
     """
     from dtm_estimator.engine import EstimateOptions, estimate_dtm, open_model
+    from dtm_estimator.engine.flat_grey import input_channels
     options = EstimateOptions(model_path, device=device, threads=threads or None, scales=scales)
     model, _ = open_model(model_path, device, threads or None)
     batch = network_input(raster)
@@ -130,12 +131,13 @@ def case_engine(model_path, raster, mode, threads, device="cpu", scales="single"
     """
     import numpy as np
     from dtm_estimator.engine import EstimateOptions, estimate_dtm, open_model
+    from dtm_estimator.engine.flat_grey import input_channels
     options = EstimateOptions(model_path, device=device, large_raster=mode, threads=threads or None, scales=scales)
     out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
     start = time.perf_counter()
     model, _ = open_model(model_path, device, threads or None)
     for _ in range(2):  # onnxruntime's first two runs are slower
-        model.run(np.zeros((1, 1, model.card.input_size, model.card.input_size), np.float32))
+        model.run(np.zeros((1, input_channels(model.card), model.card.input_size, model.card.input_size), np.float32))
     startup = time.perf_counter() - start
     network_seconds = timed_network_calls()
     start = time.perf_counter()

@@ -55,7 +55,6 @@ class SingleBandSource:
         self.palette = self._palette_luma()
         self.input_range = input_range
         self._whole = None
-        self.sample_mean = None  # the valid values' mean on the overview (measured with the stretch)
         self.low, self.high = value_range if value_range is not None else self._value_range()
 
     def _palette_luma(self):
@@ -112,7 +111,6 @@ class SingleBandSource:
         if values.min() == values.max():
             raise EngineError(f"The input is constant ({values.min():g} everywhere): a flat image holds no "
                               "shading to infer relief from.")
-        self.sample_mean = float(values.astype(np.float64).mean())
         if self.is_byte or self.palette is not None:
             return 0.0, 255.0
         low, high = np.percentile(values.astype(np.float64), STRETCH_PERCENTILES)

@@ -5,8 +5,8 @@ network that normalises its features per window cannot see that, and one that ca
 bright flat ground is, which depends on the sun's elevation and the photometry. Models whose card sets
 `flat_grey_input` take it as a constant second channel beside the image (training/networks.py,
 RegionalTiltGenerator). The user gives it in the raster's own values (`gdaldem hillshade` renders flat ground
-at 1 + 254·sin(sun elevation)); without it the engine takes the image's mean, which says "no regional tilt
-from brightness" and leaves the tilt to the image's texture, as models without this input do.
+at 1 + 254·sin(sun elevation)); without it the channel holds UNKNOWN_FLAT_LEVEL, and the model draws no
+plane from brightness: it runs as its backbone, leaving the tilt to the image's texture as other models do.
 """
 import dataclasses
 import math
@@ -16,10 +16,16 @@ import numpy as np
 from .errors import EngineError
 
 FLAT_GREY_KEY = "flat_grey_input"
+UNKNOWN_FLAT_LEVEL = -10.0  # training/networks.py's: far below the input range, it switches the plane off
 
 
 def takes_flat_grey(card):
     return card.extra.get(FLAT_GREY_KEY, "").strip().lower() == "true"
+
+
+def input_channels(card):
+    """The model's input channels: the image, and flat ground's grey level where the card says it takes it."""
+    return 2 if takes_flat_grey(card) else 1
 
 
 def hillshade_flat_grey(sun_elevation_deg):
@@ -28,7 +34,7 @@ def hillshade_flat_grey(sun_elevation_deg):
 
 
 def resolve_flat_grey(card, options, source, log):
-    """options with flat_grey set for a model that takes it (given, or the image's mean), None for one that does not."""
+    """options with flat_grey as the model will use it: the given level, or None (unknown, or not taken)."""
     given = options.flat_grey
     if given is not None and not np.isfinite(given):
         raise EngineError("FLAT_GREY must be a finite grey level in the raster's own values.")
@@ -37,16 +43,16 @@ def resolve_flat_grey(card, options, source, log):
             log(f"FLAT_GREY {given:g} ignored: {card.summary()} does not take the grey level of flat ground.")
         return dataclasses.replace(options, flat_grey=None)
     if given is None:
-        log(f"{card.summary()} reads the regional tilt from brightness against flat ground's grey level; none was "
-            f"given (FLAT_GREY), so the image's mean {source.sample_mean:g} stands in: no tilt is read from "
-            "brightness.")
-        return dataclasses.replace(options, flat_grey=source.sample_mean)
+        log(f"{card.summary()} can read the regional tilt from brightness against flat ground's grey level; none "
+            "was given (FLAT_GREY), so it draws no plane from brightness and runs as its backbone.")
+        return options
     log(f"Flat ground's grey level: {given:g} (FLAT_GREY); the regional tilt is read from brightness against it.")
     return options
 
 
 def flat_level(card, source, flat_grey):
-    """flat_grey in the model's input range, as the image's pixels are mapped; None for a model without the input."""
-    if not takes_flat_grey(card) or flat_grey is None:
+    """flat_grey in the model's input range, as the image's pixels are mapped (UNKNOWN_FLAT_LEVEL when not
+    given); None for a model without the input."""
+    if not takes_flat_grey(card):
         return None
-    return source.to_input_range(flat_grey)
+    return UNKNOWN_FLAT_LEVEL if flat_grey is None else source.to_input_range(flat_grey)

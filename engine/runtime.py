@@ -8,7 +8,7 @@ import os
 import threading
 
 from .errors import EngineError
-from .flat_grey import takes_flat_grey
+from .flat_grey import input_channels
 from .model_card import GRAPH_OPTIMIZATION_LEVELS, ModelCard
 
 DEVICES = ("auto", "cpu", "gpu")
@@ -130,7 +130,7 @@ def _read_card(ort, path):
         card = ModelCard.from_metadata(path, session.get_modelmeta().custom_metadata_map)
     except ValueError as exc:
         raise EngineError(str(exc)) from None
-    _validate_io(session, path, 2 if takes_flat_grey(card) else 1)
+    _validate_io(session, path, input_channels(card))
     return card
 
 

@@ -288,11 +288,17 @@ def test_a_model_that_takes_flat_grounds_grey_level_gets_it_beside_every_window(
     values, _, ds = read(str(tmp_path / "given.tif"))
     np.testing.assert_allclose(values, 4.0 * (image - 60.0), atol=1e-3)
     assert ds.GetMetadataItem("DTM_FLAT_GREY") == "60" and any("grey level: 60 (FLAT_GREY)" in line for line in lines)
-    lines.clear()  # not given: the image's mean stands in, and says so
-    estimate_dtm(source, str(tmp_path / "mean.tif"), EstimateOptions(model, elevation_max=ELEVATION_MAX),
+    lines.clear()  # not given: the channel says "unknown" (the model then draws no plane), and the log says so
+    from dtm_estimator.engine.bands import SingleBandSource
+    from dtm_estimator.engine.flat_grey import UNKNOWN_FLAT_LEVEL, flat_level
+    from dtm_estimator.engine.runtime import read_model_card
+    estimate_dtm(source, str(tmp_path / "unknown.tif"), EstimateOptions(model, elevation_max=ELEVATION_MAX),
                  log=lines.append)
-    mean = float(gdal.Open(str(tmp_path / "mean.tif")).GetMetadataItem("DTM_FLAT_GREY"))
-    assert mean == pytest.approx(image.mean(), rel=1e-4) and any("image's mean" in line for line in lines)
+    assert not gdal.Open(str(tmp_path / "unknown.tif")).GetMetadataItem("DTM_FLAT_GREY")
+    assert any("runs as its backbone" in line for line in lines)
+    card, band = read_model_card(model), SingleBandSource(gdal.Open(source))
+    assert flat_level(card, band, None) == UNKNOWN_FLAT_LEVEL  # the "unknown" level fed beside the image
+    assert flat_level(card, band, 255.0) == pytest.approx(1.0)
     with pytest.raises(EngineError, match="has 2 channels"):  # a two-channel graph whose card does not say so
         estimate_dtm(source, str(tmp_path / "x.tif"), EstimateOptions(onnx_fixtures.brightness_above_flat(
             str(tmp_path / "plain.onnx"), card=onnx_fixtures.CARD)))

@@ -5,10 +5,11 @@ import numpy as np
 import onnx
 import pytest
 
-from rasters import byte_image, read, write_raster
+from rasters import byte_image, read, utm_wkt, write_raster
 from validation.pentland import gdal_hillshade_array
 from dtm_estimator.engine import (BUNDLED_MODELS, EstimateOptions, bundled_model_path, estimate_dtm, open_model,
                                   read_model_card)
+from dtm_estimator.engine.flat_grey import hillshade_flat_grey, input_channels
 from dtm_estimator.engine.tiling import axis_starts
 
 MODELS = [bundled_model_path(name) for name in BUNDLED_MODELS]
@@ -86,9 +87,31 @@ def test_the_card_level_computes_what_the_unoptimised_graph_does(path):
     rewrites at all, gives the same elevations."""
     level = read_model_card(path).graph_optimization
     image = (byte_image(256, 256, seed=3) / 127.5 - 1.0).astype(np.float32)[np.newaxis, np.newaxis]
+    if input_channels(read_model_card(path)) == 2:  # beside it, a flat grey level (mid-grey)
+        image = np.concatenate([image, np.zeros_like(image)], axis=1)
     chosen = open_model(path, "cpu")[0].run(image)
     unoptimised = open_model(path, "cpu", graph_optimization="disabled")[0].run(image)
     assert level in ("basic", "extended", "all")
     spread = float(np.ptp(unoptimised))
     assert spread > 0.1  # pixel units: a shaded image gives heights of several pixels
     np.testing.assert_allclose(chosen, unoptimised, rtol=0, atol=1e-5 * spread)
+
+
+def test_pix2pixcc_reads_a_sunward_tilt_against_the_flat_grey_level_and_draws_none_without_it(tmp_path):
+    """A cratered plain rising to the east (facing the sun in the west) by 0.1 m a metre, rendered as gdaldem
+    does at 40°: given FLAT_GREY the DTM rises to the east; without it the plane is the texture's guess."""
+    path = bundled_model_path("pix2pixcc")
+    y, x = np.mgrid[0:400, 0:400].astype(float)
+    dem = crater_dem() + 0.1 * 50.0 * x  # 50 m pixels: 5 m a pixel, a 0.1 slope
+    image = write_raster(str(tmp_path / "tilted.tif"), gdal_hillshade_array(dem, 270.0, 40.0, 50.0),
+                         geotransform=(500000, 50.0, 0, 4000000, 0, -50.0), wkt=utm_wkt())  # metres: pixel_size
+    slopes = {}
+    for flat in (hillshade_flat_grey(40.0), None):
+        out = str(tmp_path / f"dtm_{flat}.tif")
+        estimate_dtm(image, out, EstimateOptions(path, device="cpu", heights="pixel_size", flat_grey=flat,
+                                                 scales="single"))
+        dtm, *_ = read(out)
+        design = np.c_[x.ravel(), y.ravel(), np.ones(x.size)]
+        slopes[flat] = np.linalg.lstsq(design, dtm.ravel(), rcond=None)[0][0] / 50.0  # metres per metre, east
+    assert slopes[hillshade_flat_grey(40.0)] > 0.03
+    assert slopes[hillshade_flat_grey(40.0)] > slopes[None] + 0.03

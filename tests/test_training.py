@@ -257,6 +257,11 @@ def test_pix2pixcc_cannot_see_a_windows_brightness_and_the_tilt_branch_can():
         tilted.slopes.weight[0, -1] = -0.1
         rise = [float((tilted(torch.cat([image + b, flat], 1)) - plain)[0, 0, 0].diff().mean()) for b in (0.0, 0.3)]
     assert rise[1] == pytest.approx(rise[0] + 0.1 * 0.3, abs=1e-4)  # brighter than flat: steeper along x
+    from engine.flat_grey import UNKNOWN_FLAT_LEVEL
+    assert N.UNKNOWN_FLAT_LEVEL == UNKNOWN_FLAT_LEVEL  # what the engine feeds when no grey level is given
+    with torch.no_grad():  # unknown: no plane, the backbone's own heights
+        unknown = tilted(torch.cat([image + 0.3, torch.full_like(image, UNKNOWN_FLAT_LEVEL)], 1))
+    assert torch.allclose(unknown, backbone(image + 0.3), atol=1e-5)
 
 
 def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a_model_fed_flat_grey(tmp_path):

@@ -27,26 +27,33 @@ NOMINAL_OUTPUT_RANGE = "-1024,1024"
 
 
 class SpreadCalibrated(torch.nn.Module):
-    """The generator with its heights scaled by one constant, so their spread is unbiased in the median."""
+    """The generator with its heights scaled by one constant, so their spread is unbiased in the median; a
+    regional-tilt model has two, with and without a known flat grey level (its plane adds spread)."""
 
-    def __init__(self, G, gain):
+    def __init__(self, G, gain, gain_unknown_flat=None):
         super().__init__()
         self.G, self.gain = G, float(gain)
+        self.gain_unknown_flat = None if gain_unknown_flat is None else float(gain_unknown_flat)
 
     def forward(self, image):
-        return self.G(image) * self.gain
+        if self.gain_unknown_flat is None:
+            return self.G(image) * self.gain
+        known = N.flat_level_known(image)[:, None, None, None]
+        return self.G(image) * (known * self.gain + (1 - known) * self.gain_unknown_flat)
 
 
 CALIBRATION_VIEW_SIZE, CALIBRATION_SEED = 512, 2024  # the training views spread_gain calibrates on
 
 
 @torch.no_grad()
-def spread_gain(G, dems, count, size=CALIBRATION_VIEW_SIZE, seed=CALIBRATION_SEED):
+def spread_gain(G, dems, count, size=CALIBRATION_VIEW_SIZE, seed=CALIBRATION_SEED, flat_known=True):
     """Median over `count` training views of std(truth) / std(prediction): the networks learn the shape
     of the heights better than their amplitude (a log-spread loss of weight 0.2), and a model that is
     systematically too flat on its own training data would be too flat everywhere."""
     images, targets, masks = data.heldout_views(dems, size, count, seed=seed,
                                                 with_flat=isinstance(G, N.RegionalTiltGenerator))
+    if not flat_known:
+        images[:, 1:] = N.UNKNOWN_FLAT_LEVEL
     ratios = []
     for x, t, m in zip(images, targets, masks):
         ratios.append(float(torch.exp(N.amplitude_signed_log_ratio(G(x[None]), t[None], m[None]))[0]))
@@ -127,7 +134,7 @@ def describe_phases(ck):
     return "; ".join(words)
 
 
-def model_card(ck, ckpt_path, G, gain, calibration_views, version):
+def model_card(ck, ckpt_path, G, gain, calibration_views, version, gain_unknown_flat=None):
     """The card's metadata_props for generator G trained as checkpoint `ck` records."""
     cfg = ck["config"]
     arch = cfg["model"]
@@ -151,7 +158,10 @@ def model_card(ck, ckpt_path, G, gain, calibration_views, version):
         "sun_azimuth_deg": "270",
         "training_gsd_m": "1",
         "license": "GPL-2.0-or-later",
-        "amplitude_calibration": (f"outputs x{gain:.4f}: the median ratio of true to predicted height spread over "
+        "amplitude_calibration": (f"outputs x{gain:.4f}"
+                                  + ("" if gain_unknown_flat is None else
+                                     f" with a flat grey level, x{gain_unknown_flat:.4f} without (no plane)")
+                                  + f": the median ratio of true to predicted height spread over "
                                   f"{calibration_views} views of the training sites (seed 2024)"),
         "training_data": (f"{len(cfg['train_sites'])} real DEMs of ../shared/training-dems (Earth, Mars, Moon; "
                           f"provenance in its MANIFEST.md) seen at {describe_scales(ck)} their pixel size, turned and mirrored, "
@@ -161,7 +171,9 @@ def model_card(ck, ckpt_path, G, gain, calibration_views, version):
                           "(60 %), 30 % as small windows mirror-padded like the engine pads; targets height / "
                           f"pixel size; held out: {', '.join(cfg['heldout_sites'])}; never any validation DEM"),
         "training": (f"{describe_phases(ck)}; "
-                     f"{describe_network(arch, cfg['net'])}; {describe_losses(cfg)}; command: {cfg['command']}{heldout}; "
+                     f"{describe_network(arch, cfg['net'])}"
+                     f"{' (the branch trained alone in the last phase, the backbone kept)' if cfg.get('frozen_backbone') else ''}"
+                     f"; {describe_losses(cfg)}; command: {cfg['command']}{heldout}; "
                      f"checkpoint {os.path.basename(ckpt_path)}"),
     }
     return props
@@ -194,9 +206,12 @@ def main(argv=None):
     G = N.build(ck["config"]["model"], **ck["config"]["net"])
     G.load_state_dict(ck["model"])
     G.eval()
-    gain = spread_gain(G, data.load_dems("train", args.corpus_cache), args.calibration_views)
-    props = model_card(ck, args.checkpoint, G, gain, args.calibration_views, args.version)
-    W = SpreadCalibrated(G, gain).eval()  # output: height in pixel units, as the contract says
+    dems = data.load_dems("train", args.corpus_cache)
+    gain = spread_gain(G, dems, args.calibration_views)
+    gain_unknown = (spread_gain(G, dems, args.calibration_views, flat_known=False)
+                    if isinstance(G, N.RegionalTiltGenerator) else None)
+    props = model_card(ck, args.checkpoint, G, gain, args.calibration_views, args.version, gain_unknown)
+    W = SpreadCalibrated(G, gain, gain_unknown).eval()  # output: height in pixel units, as the contract says
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     channels = 2 if N.has_tilt_branch(ck["config"]["net"]) else 1  # image (and flat ground's grey level)

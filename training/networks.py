@@ -184,6 +184,16 @@ class SlopeIntegratingGenerator(nn.Module):
             return integrate_slopes(slopes)
 
 
+# The flat-grey channel's "unknown" value (engine/flat_grey.py UNKNOWN_FLAT_LEVEL): far below any grey level
+# (−1…1), it switches the plane off, so a model given no flat grey level runs as its backbone.
+UNKNOWN_FLAT_LEVEL = -10.0
+
+
+def flat_level_known(x):
+    """[N] 1.0 where the input's flat-grey channel holds a grey level, 0.0 where it says unknown."""
+    return (x[:, 1].mean((1, 2)) > UNKNOWN_FLAT_LEVEL / 2).to(x.dtype)
+
+
 class RegionalTiltGenerator(nn.Module):
     """A generator plus a plane read from the window's absolute brightness against flat ground's.
 
@@ -193,7 +203,7 @@ class RegionalTiltGenerator(nn.Module):
     network cannot turn a uniform cue into a ramp. This branch has no normalisation: it pools the image
     and the flat grey level to 1/8, convolves, averages over the window and maps that to two slopes (pixel
     units per pixel, x then y), drawn as a plane over the window. Its last layer starts at zero, so a
-    fine-tune starts from the backbone's own output.
+    fine-tune starts from the backbone's own output. A flat-grey channel at UNKNOWN_FLAT_LEVEL draws no plane.
     """
 
     def __init__(self, backbone, width=32, pool=8):
@@ -219,7 +229,7 @@ class RegionalTiltGenerator(nn.Module):
             cols = torch.arange(width, dtype=x.dtype, device=x.device) - (width - 1) / 2.0
             rows = torch.arange(height, dtype=x.dtype, device=x.device) - (height - 1) / 2.0
             plane = slopes[:, 0, None, None] * cols[None, None, :] + slopes[:, 1, None, None] * rows[None, :, None]
-            return heights + plane[:, None]
+            return heights + (plane * flat_level_known(x)[:, None, None])[:, None]
 
 
 @torch.no_grad()

@@ -135,6 +135,8 @@ def load_matching_weights(model, state):
     own = model.state_dict()
     if any(k.startswith("backbone.") for k in own) and not any(k.startswith("backbone.") for k in state):
         state = {"backbone." + k: v for k, v in state.items()}
+    elif any(k.startswith("backbone.") for k in state) and not any(k.startswith("backbone.") for k in own):
+        state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}  # a branch dropped
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(fitting, strict=False)
     fresh = sorted(set(own) - set(fitting))

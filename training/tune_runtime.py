@@ -20,6 +20,7 @@ import onnxruntime as ort
 # The plugin's own engine (importable as `engine` from the repository root): the levels are timed on
 # sessions opened exactly as estimate_dtm opens them, and the card key is the one it reads.
 from engine.model_card import GRAPH_OPTIMIZATION_KEY as KEY
+from engine.flat_grey import input_channels
 from engine.runtime import open_model
 
 LEVELS = ("basic", "extended", "all")
@@ -32,7 +33,8 @@ def measure(path, repeats, threads):
     by_level = {level: open_model(path, "cpu", threads or None, level)[0] for level in LEVELS}
     card = by_level["all"].card
     low, high = card.input_range
-    image = np.random.default_rng(0).uniform(low, high, (1, 1, card.input_size, card.input_size)).astype(np.float32)
+    image = np.random.default_rng(0).uniform(low, high, (1, input_channels(card), card.input_size, card.input_size))
+    image = image.astype(np.float32)
     outputs = {level: model.run(image) for level, model in by_level.items()}
     out_low, out_high = card.output_range
     difference = max(float(np.abs(o - outputs["basic"]).max()) for o in outputs.values()) / (out_high - out_low)
