@@ -62,10 +62,9 @@ def case_compare(model_path, raster, threads, repeats, device="cpu", scales="sin
     scale and piece at 'multi').
     """
     from dtm_estimator.engine import EstimateOptions, estimate_dtm, open_model
-    from dtm_estimator.engine.flat_grey import input_channels
     options = EstimateOptions(model_path, device=device, threads=threads or None, scales=scales)
     model, _ = open_model(model_path, device, threads or None)
-    batch = network_input(raster)
+    batch = network_input(raster, model_path)
     network_seconds = timed_network_calls()
     out = tempfile.mktemp(suffix=".tif", dir=os.path.dirname(raster))
     bare, whole, overhead = [], [], []
@@ -83,12 +82,17 @@ def case_compare(model_path, raster, threads, repeats, device="cpu", scales="sin
             "provider": model.provider}
 
 
-def network_input(raster):
-    """The 1024² bench raster as the network sees it (8-bit v/127.5 − 1), batch of one."""
+def network_input(raster, model_path):
+    """The 1024² bench raster as the network sees it (8-bit v/127.5 − 1), batch of one; beside it, for a
+    model that takes flat ground's grey level, that level (mid-grey), as the engine feeds it."""
     import numpy as np
     from osgeo import gdal
-    image = gdal.Open(raster).ReadAsArray().astype(np.float32)
-    return (image / 127.5 - 1.0)[np.newaxis, np.newaxis]
+    from dtm_estimator.engine import read_model_card
+    from dtm_estimator.engine.flat_grey import input_channels
+    image = (gdal.Open(raster).ReadAsArray().astype(np.float32) / 127.5 - 1.0)[np.newaxis, np.newaxis]
+    if input_channels(read_model_card(model_path)) == 2:
+        image = np.concatenate([image, np.zeros_like(image)], axis=1)
+    return image
 
 
 def case_variant(model_path, raster, variant, repeats):
@@ -109,7 +113,7 @@ def case_variant(model_path, raster, variant, repeats):
     else:
         options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, variant)
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    batch = network_input(raster)
+    batch = network_input(raster, model_path)
     reference = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"]).run(None, {"image": batch})[0]
     difference = float(np.abs(session.run(None, {"image": batch})[0] - reference).max())
     times = []
