@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.dask_executor import TileHeights
 from engine.pipeline import EstimateOptions, TilePredictor
+from engine.flat_grey import flat_level
 from engine.runtime import open_model
 from training import data
 from training.export import CALIBRATION_SEED as VIEW_SEED, CALIBRATION_VIEW_SIZE as VIEW_SIZE
@@ -26,7 +27,8 @@ def spread_ratios(path, dems, count, threads):
     """Median std(truth) / std(prediction) over `count` training views: (single scale, multi-scale)."""
     model, _ = open_model(path, "cpu", threads)
     unit = TileHeights(1.0, 0.0)
-    predictors = [TilePredictor(model, EstimateOptions(path, scales=mode), unit) for mode in ("single", "multi")]
+    level = flat_level(model.card, None, None)  # a flat-grey model runs as its backbone here (no grey level)
+    predictors = [TilePredictor(model, EstimateOptions(path, scales=mode), unit, level) for mode in ("single", "multi")]
     images, targets, masks = data.heldout_views(dems, VIEW_SIZE, count, seed=VIEW_SEED)
     ratios = [[], []]
     for image, target, mask in zip(images, targets, masks):

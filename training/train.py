@@ -179,7 +179,7 @@ def parse_args(argv):
                     help="predict heights, or two slope fields integrated by least squares (networks.py)")
     ap.add_argument("--tilt-branch", action="store_true",
                     help="add the regional-tilt branch (networks.RegionalTiltGenerator), fed the grey level of flat "
-                         "ground beside the image; experimental: the engine cannot feed it yet, so export refuses it")
+                         "ground beside the image (the engine's FLAT_GREY)")
     ap.add_argument("--freeze-backbone", action="store_true",
                     help="with --tilt-branch: train the branch alone, the backbone's weights kept as they are")
     ap.add_argument("--seed", type=int, default=0)
