@@ -38,7 +38,7 @@ def parse_arguments(argv=None):
     parser.add_argument("--reference-dem", help="a DEM in metres, for --heights reference")
     parser.add_argument("--flat-grey", type=float,
                         help="grey level of flat ground in the input's values, for models that take it "
-                             "(a gdaldem hillshade: 1 + 254 sin(sun elevation)); default: the image's mean")
+                             "(a gdaldem hillshade: 1 + 254 sin(sun elevation)); default: unknown, no plane from brightness")
     parser.add_argument("--elevation-min", type=float, default=DEFAULT_ELEVATION_RANGE[0])
     parser.add_argument("--elevation-max", type=float, default=DEFAULT_ELEVATION_RANGE[1])
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: onnxruntime's)")
