@@ -33,7 +33,7 @@ def hillshade_flat_grey(sun_elevation_deg):
     return 1.0 + 254.0 * math.sin(math.radians(sun_elevation_deg))
 
 
-def resolve_flat_grey(card, options, source, log):
+def resolve_flat_grey(card, options, log):
     """options with flat_grey as the model will use it: the given level, or None (unknown, or not taken)."""
     given = options.flat_grey
     if given is not None and not np.isfinite(given):

@@ -267,7 +267,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     fit, plan = plan_windows(card, width, height, options)
     # fit mode shows the model pixels max(width, height) / input_size times the input's
     heights = plan_heights(card, options, ds, max(width, height) / card.input_size if fit else 1.0, log)
-    options = resolve_flat_grey(card, options, source, log)
+    options = resolve_flat_grey(card, options, log)
     predictor = TilePredictor(model, options, heights, flat_level(card, source, options.flat_grey))
     log(predictor.scales_line)
     if predictor.turn:
