@@ -264,6 +264,46 @@ def test_pix2pixcc_cannot_see_a_windows_brightness_and_the_tilt_branch_can():
     assert torch.allclose(unknown, backbone(image + 0.3), atol=1e-5)
 
 
+def test_the_roughness_correction_starts_as_the_plain_branch_and_reads_the_fine_scale_image_spread():
+    """Rough ground under a high sun is darker than flat ground without being tilted: the correction sees the
+    spread of the image within the branch's 8-px pooling cells, which the plain branch pools away."""
+    from training import networks as N
+    torch.manual_seed(0)
+    small = dict(n_gf=8, n_downsample=3, n_residual=1, max_ch=32)
+    plain = N.build("pix2pixcc", tilt_branch=True, **small).eval()
+    rough = N.build("pix2pixcc", tilt_branch=True, tilt_roughness=True, **small).eval()
+    assert not N.has_tilt_roughness(dict(tilt_branch=True)) and N.has_tilt_roughness(
+        dict(tilt_branch=True, tilt_roughness=True))
+    missing, unexpected = rough.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["roughness.0.bias", "roughness.0.weight", "roughness.2.bias", "roughness.2.weight"]
+    assert not unexpected
+    with torch.no_grad():
+        plain.slopes.weight.normal_(0, 0.05)
+        rough.slopes.weight.copy_(plain.slopes.weight)
+    smooth_image = torch.full((1, 1, 128, 128), 0.2)
+    checker = 0.2 + 0.3 * (torch.arange(128)[:, None] + torch.arange(128)[None] - 1).remainder(2).float()[None, None]
+    checker = checker - checker.mean() + 0.2  # the same mean grey: only the fine spread differs
+    flat = torch.zeros_like(smooth_image)
+
+    def slopes(model, image):
+        with torch.no_grad():
+            out = model(torch.cat([image, flat], 1)) - model.backbone(image)
+        return N.masked_plane_slopes(out, torch.ones_like(out))[0]
+
+    for image in (smooth_image, checker):  # zero-initialised: exactly the plain branch
+        assert torch.allclose(slopes(rough, image), slopes(plain, image), atol=1e-5)
+    with torch.no_grad():
+        rough.roughness[0].weight.zero_()
+        rough.roughness[0].bias.zero_()
+        rough.roughness[0].weight[0, -2] = 1.0  # the fine-scale standard deviation, passed on
+        rough.roughness[2].weight[0, 0] = 0.5   # to the x slope
+    gain = slopes(rough, checker)[0] - slopes(plain, checker)[0]
+    assert float(gain) == pytest.approx(0.5 * 0.15, abs=1e-3)  # the checker's spread within a cell: 0.15
+    assert float(slopes(rough, smooth_image)[0] - slopes(plain, smooth_image)[0]) == pytest.approx(0.0, abs=1e-3)
+    with pytest.raises(ValueError, match="tilt_branch"):
+        N.build("pix2pixcc", tilt_roughness=True, **small)
+
+
 def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a_model_fed_flat_grey(tmp_path):
     from training import export, train
     common = ["--model", "mrfed", "--crop", "128", "--batch", "2", "--workers", "0", "--n-heldout", "2",
@@ -282,6 +322,17 @@ def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a
     with pytest.raises(SystemExit, match="--tilt-branch"):
         train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--resume", last])
     train.main(common + ["--out", str(tmp_path / "run"), "--max-steps", "3", "--resume", last, "--tilt-branch"])
+    train.main(common + ["--out", str(tmp_path / "rough"), "--max-steps", "4", "--finetune", last, "--tilt-branch",
+                         "--tilt-roughness", "--freeze-backbone"])
+    rough_log = (tmp_path / "rough" / "train.log").read_text().split("fresh")[1].split("\n")[0]
+    assert "roughness.0.weight" in rough_log and "slopes" not in rough_log  # the branch carries on, the correction starts
+    with pytest.raises(SystemExit, match="--tilt-roughness"):
+        train.main(common + ["--out", str(tmp_path / "rough"), "--max-steps", "5", "--resume",
+                             str(tmp_path / "rough" / "last.pt"), "--tilt-branch"])
+    rough_model = str(tmp_path / "rough.onnx")
+    export.main(["--checkpoint", str(tmp_path / "rough" / "last.pt"), "--out", rough_model, "--calibration-views", "2",
+                 "--corpus-cache", str(tmp_path / "train.npz")])
+    assert "darkening of rough ground" in read_model_card(rough_model).extra["training"]
     model = str(tmp_path / "m.onnx")
     export.main(["--checkpoint", last, "--out", model, "--calibration-views", "2",
                  "--corpus-cache", str(tmp_path / "train.npz")])

@@ -204,11 +204,16 @@ class RegionalTiltGenerator(nn.Module):
     and the flat grey level to 1/8, convolves, averages over the window and maps that to two slopes (pixel
     units per pixel, x then y), drawn as a plane over the window. Its last layer starts at zero, so a
     fine-tune starts from the backbone's own output. A flat-grey channel at UNKNOWN_FLAT_LEVEL draws no plane.
+
+    `roughness` adds a correction for what the 1/8 pooling hides: rough ground under a high sun is darker on
+    average than flat ground (the mean of cos(incidence) over its facets falls), which the linear read takes
+    for a tilt away from the sun. A small MLP sees the window's fine-scale (within 8 px) image spread beside
+    the branch's summary and adds to the slopes; its last layer starts at zero, so it starts as the plain branch.
     """
 
-    def __init__(self, backbone, width=32, pool=8):
+    def __init__(self, backbone, width=32, pool=8, roughness=False):
         super().__init__()
-        self.backbone, self.multiple = backbone, backbone.multiple
+        self.backbone, self.multiple, self.pool = backbone, backbone.multiple, pool
         self.features = nn.Sequential(
             nn.AvgPool2d(pool), nn.Conv2d(2, width, 3, padding=1), nn.ReLU(),
             nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
@@ -216,6 +221,11 @@ class RegionalTiltGenerator(nn.Module):
         self.slopes = nn.Linear(width + 3, 2)
         nn.init.zeros_(self.slopes.weight)
         nn.init.zeros_(self.slopes.bias)
+        self.roughness = None
+        if roughness:
+            self.roughness = nn.Sequential(nn.Linear(width + 5, width), nn.ReLU(), nn.Linear(width, 2))
+            nn.init.zeros_(self.roughness[-1].weight)
+            nn.init.zeros_(self.roughness[-1].bias)
 
     def forward(self, x):
         heights = self.backbone(x[:, :1]).float()
@@ -225,6 +235,9 @@ class RegionalTiltGenerator(nn.Module):
             summary = torch.cat([self.features(x).mean((2, 3)), image.mean((2, 3)), image.std((2, 3)),
                                  flat.mean((2, 3))], 1)
             slopes = self.slopes(summary)
+            if self.roughness is not None:
+                fine_var = (F.avg_pool2d(image * image, self.pool) - F.avg_pool2d(image, self.pool) ** 2).mean((2, 3))
+                slopes = slopes + self.roughness(torch.cat([summary, (fine_var.clamp_min(0) + 1e-8).sqrt(), fine_var], 1))
             height, width = x.shape[-2], x.shape[-1]
             cols = torch.arange(width, dtype=x.dtype, device=x.device) - (width - 1) / 2.0
             rows = torch.arange(height, dtype=x.dtype, device=x.device) - (height - 1) / 2.0
@@ -254,9 +267,17 @@ def has_tilt_branch(net):
     return bool(net.get("tilt_branch", False))
 
 
-def build(name, head="heights", tilt_branch=False, **kw):
+def has_tilt_roughness(net):
+    """Whether a config's tilt branch carries the roughness correction (RegionalTiltGenerator)."""
+    return has_tilt_branch(net) and bool(net.get("tilt_roughness", False))
+
+
+def build(name, head="heights", tilt_branch=False, tilt_roughness=False, **kw):
     """A generator by name; head "heights" predicts heights, "slopes" integrates two predicted slope fields;
-    `tilt_branch` adds RegionalTiltGenerator's plane (input: image and flat grey level)."""
+    `tilt_branch` adds RegionalTiltGenerator's plane (input: image and flat grey level), `tilt_roughness`
+    its roughness correction."""
+    if tilt_roughness and not tilt_branch:
+        raise ValueError("tilt_roughness corrects the tilt branch: give tilt_branch too")
     if head not in ("heights", "slopes"):
         raise ValueError(f"head {head!r}: expected heights or slopes")
     if head == "slopes":
@@ -270,7 +291,7 @@ def build(name, head="heights", tilt_branch=False, **kw):
     else:
         raise ValueError(name)
     G = SlopeIntegratingGenerator(G) if head == "slopes" else G
-    return RegionalTiltGenerator(G) if tilt_branch else G
+    return RegionalTiltGenerator(G, roughness=tilt_roughness) if tilt_branch else G
 
 
 def n_params(m):

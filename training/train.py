@@ -180,6 +180,9 @@ def parse_args(argv):
     ap.add_argument("--tilt-branch", action="store_true",
                     help="add the regional-tilt branch (networks.RegionalTiltGenerator), fed the grey level of flat "
                          "ground beside the image (the engine's FLAT_GREY)")
+    ap.add_argument("--tilt-roughness", action="store_true",
+                    help="with --tilt-branch: add its roughness correction (rough ground under a high sun is darker "
+                         "than flat ground, not tilted); fine-tuned from a branch checkpoint it starts at zero")
     ap.add_argument("--freeze-backbone", action="store_true",
                     help="with --tilt-branch: train the branch alone, the backbone's weights kept as they are")
     ap.add_argument("--seed", type=int, default=0)
@@ -233,7 +236,10 @@ def main(argv=None):
         print(line, flush=True)
         logf.write(line + "\n")
 
-    net = dict(NET_CONFIGS[args.model], head=args.head, **(dict(tilt_branch=True) if args.tilt_branch else {}))
+    if args.tilt_roughness and not args.tilt_branch:
+        raise SystemExit("--tilt-roughness corrects the tilt branch: give --tilt-branch too")
+    branch = dict(tilt_branch=True, **(dict(tilt_roughness=True) if args.tilt_roughness else {})) if args.tilt_branch else {}
+    net = dict(NET_CONFIGS[args.model], head=args.head, **branch)
     model = N.build(args.model, **net).to(device).to(memory_format=torch.channels_last)
     if args.freeze_backbone:  # no gradient through the backbone: a step costs its forward pass alone
         if not args.tilt_branch:
@@ -259,9 +265,10 @@ def main(argv=None):
             if head != args.head:
                 raise SystemExit(f"{args.resume} has a {head} head: resume it with --head {head} "
                                  "(or --finetune to change the head)")
-            if N.has_tilt_branch(ck["config"]["net"]) != args.tilt_branch:
-                raise SystemExit(f"{args.resume}: resume it with --tilt-branch as it was trained "
-                                 "(or --finetune to add the branch)")
+            if (N.has_tilt_branch(ck["config"]["net"]), N.has_tilt_roughness(ck["config"]["net"])) != (
+                    args.tilt_branch, args.tilt_roughness):
+                raise SystemExit(f"{args.resume}: resume it with --tilt-branch (and --tilt-roughness) as it was "
+                                 "trained (or --finetune to add the branch)")
             model.load_state_dict(ck["model"])
         else:
             fresh = load_matching_weights(model, ck["model"])
