@@ -9,14 +9,13 @@ at 1 + 254·sin(sun elevation)); without it the channel holds UNKNOWN_FLAT_LEVEL
 plane from brightness: it runs as its backbone, leaving the tilt to the image's texture as other models do.
 """
 import dataclasses
-import math
 
 import numpy as np
 
 from .errors import EngineError
+from .grey_levels import UNKNOWN_FLAT_LEVEL, hillshade_flat_grey  # noqa: F401 (re-exported)
 
 FLAT_GREY_KEY = "flat_grey_input"
-UNKNOWN_FLAT_LEVEL = -10.0  # training/networks.py's: far below the input range, it switches the plane off
 
 
 def takes_flat_grey(card):
@@ -26,11 +25,6 @@ def takes_flat_grey(card):
 def input_channels(card):
     """The model's input channels: the image, and flat ground's grey level where the card says it takes it."""
     return 2 if takes_flat_grey(card) else 1
-
-
-def hillshade_flat_grey(sun_elevation_deg):
-    """The grey level `gdaldem hillshade` gives flat ground under a sun that high (1 + 254·cos i)."""
-    return 1.0 + 254.0 * math.sin(math.radians(sun_elevation_deg))
 
 
 def resolve_flat_grey(card, options, log):

@@ -5,25 +5,15 @@ azimuths clockwise from north. Heights given to the shading functions are in uni
 ("pixel units"), so slopes are plain dz/dx; a DEM in metres divided by its pixel size is one.
 The canonical sun is the engine's: azimuth 270° (light from the west, the left edge).
 """
-import importlib.util
 import math
-import os
 
 import numpy as np
 from scipy import ndimage
 
+from .engine_parts import grey_levels, tiling
 
-def _engine_tiling():
-    """engine/tiling.py on its own (plain numpy): importing the engine package needs GDAL, which the
-    GPU training machine lacks, and training must pad exactly as the engine does."""
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "engine", "tiling.py")
-    spec = importlib.util.spec_from_file_location("_engine_tiling", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-mirror_pad = _engine_tiling().mirror_pad
+mirror_pad = tiling.mirror_pad  # training pads small windows exactly as the engine pads small rasters
+hillshade_flat_grey = grey_levels.hillshade_flat_grey  # the grey level gdaldem_hillshade gives flat ground
 
 CANONICAL_AZIMUTH = 270.0
 _HORN_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -117,11 +107,6 @@ def gdaldem_hillshade(h, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0):
     """8-bit shading as `gdaldem hillshade` writes it: 1 + 254·max(cos i, 0) (0 is its nodata)."""
     cos_i, _ = incidence(h, sun_el_deg, gsd, sun_az_deg)
     return (1.0 + np.round(254.0 * np.clip(cos_i, 0.0, 1.0))).astype(np.uint8)
-
-
-def gdaldem_flat_grey(sun_el_deg):
-    """The grey level `gdaldem hillshade` gives flat ground (cos i = sin of the sun's elevation)."""
-    return 1.0 + 254.0 * math.sin(math.radians(sun_el_deg))
 
 
 def render(h, rng, sun_el_deg, sun_az_deg=CANONICAL_AZIMUTH, gsd=1.0, albedo_contrast=DEFAULT_ALBEDO_CONTRAST,
@@ -287,7 +272,7 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     elevation = rng.uniform(10.0, 70.0)
     azimuth = CANONICAL_AZIMUTH + rng.uniform(-8.0, 8.0)
     if rng.random() < gdaldem_share:
-        image, flat = gdaldem_hillshade(shaded, elevation, azimuth), gdaldem_flat_grey(elevation)
+        image, flat = gdaldem_hillshade(shaded, elevation, azimuth), hillshade_flat_grey(elevation)
     else:
         image, flat = render(shaded, rng, elevation, azimuth, albedo_contrast=albedo_contrast, with_flat=True)
     target = np.where(valid, target - target[valid].mean(), 0.0)

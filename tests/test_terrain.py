@@ -134,12 +134,12 @@ def test_an_added_regional_tilt_is_a_plane_of_the_slope_drawn_on_half_the_views_
 
 
 def test_a_view_drawn_with_flat_carries_the_grey_level_flat_ground_has_in_its_image():
-    from terrain.render import gdaldem_flat_grey, render
+    from terrain.render import hillshade_flat_grey, render
     flat_dem = np.zeros((128, 128))
     sunward = 0.1 * np.mgrid[0:128, 0:128][1].astype(float)  # rising to the east: it faces the sun in the west
     for elevation in (20.0, 45.0, 70.0):  # gdaldem: flat ground is exactly the grey level named; sunward brighter
-        assert np.all(gdaldem_hillshade(flat_dem, elevation) == round(gdaldem_flat_grey(elevation)))
-        assert np.all(gdaldem_hillshade(sunward, elevation)[1:-1, 1:-1] > gdaldem_flat_grey(elevation) + 5)
+        assert np.all(gdaldem_hillshade(flat_dem, elevation) == round(hillshade_flat_grey(elevation)))
+        assert np.all(gdaldem_hillshade(sunward, elevation)[1:-1, 1:-1] > hillshade_flat_grey(elevation) + 5)
     for seed in range(8):  # physical renders, stretched or absolute: flat ground of mean albedo at that grey level
         image, flat = render(flat_dem, np.random.default_rng(seed), 40.0, albedo_contrast=0.0, with_flat=True)
         assert abs(np.median(image) - min(flat, 255.0)) < 0.12 * min(flat, 255.0) + 3

@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from terrain.engine_parts import grey_levels
+
 
 # ---- Pix2PixCC ----------------------------------------------------------------------------------
 class ResidualBlock(nn.Module):
@@ -184,9 +186,9 @@ class SlopeIntegratingGenerator(nn.Module):
             return integrate_slopes(slopes)
 
 
-# The flat-grey channel's "unknown" value (engine/flat_grey.py UNKNOWN_FLAT_LEVEL): far below any grey level
+# The flat-grey channel's "unknown" value, the engine's own (engine/grey_levels.py): far below any grey level
 # (−1…1), it switches the plane off, so a model given no flat grey level runs as its backbone.
-UNKNOWN_FLAT_LEVEL = -10.0
+UNKNOWN_FLAT_LEVEL = grey_levels.UNKNOWN_FLAT_LEVEL
 
 
 def flat_level_known(x):
