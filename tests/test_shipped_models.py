@@ -97,10 +97,11 @@ def test_the_card_level_computes_what_the_unoptimised_graph_does(path):
     np.testing.assert_allclose(chosen, unoptimised, rtol=0, atol=1e-5 * spread)
 
 
-def test_pix2pixcc_reads_a_sunward_tilt_against_the_flat_grey_level_and_draws_none_without_it(tmp_path):
+@pytest.mark.parametrize("path", MODELS, ids=BUNDLED_MODELS)
+def test_a_sunward_tilt_is_read_against_the_flat_grey_level_and_none_is_drawn_without_it(tmp_path, path):
     """A cratered plain rising to the east (facing the sun in the west) by 0.1 m a metre, rendered as gdaldem
     does at 40°: given FLAT_GREY the DTM rises to the east; without it the plane is the texture's guess."""
-    path = bundled_model_path("pix2pixcc")
+    assert input_channels(read_model_card(path)) == 2  # both ship with the regional-tilt branch
     y, x = np.mgrid[0:400, 0:400].astype(float)
     dem = crater_dem() + 0.1 * 50.0 * x  # 50 m pixels: 5 m a pixel, a 0.1 slope
     image = write_raster(str(tmp_path / "tilted.tif"), gdal_hillshade_array(dem, 270.0, 40.0, 50.0),
