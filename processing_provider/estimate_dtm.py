@@ -72,7 +72,8 @@ more than 35° off it: a wrong azimuth gives wrong relief that does not look wro
 image. A window brighter than that faces the sun, a darker one faces away. For a shaded relief made with
 <code>gdaldem hillshade</code> (or QGIS's Hillshade) it is 1 + 254 × sin(sun elevation): 128 at 30°, 181
 at 45°, 221 at 60°. Leave empty when it is not known (most real images): the model then draws no regional plane from
-brightness and runs as it did before it could (Pix2PixCC 2.0.0). Other models ignore it (the log says so).</dd>
+brightness and runs as it did before it could (the shipped models: Pix2PixCC 2.0.0, MRFED 2.2.0). Both shipped models take
+it; other models ignore it (the log says so).</dd>
 <dt><b>Large rasters</b> (LARGE_RASTER)</dt>
 <dd><i>tile</i> (default): native resolution; a raster up to about 1536 px a side runs as one window,
 larger ones as overlapping model-sized tiles cross-faded into one seamless DTM; <i>fit</i>: like JMARS, the whole image is scaled down to the model size, inferred
