@@ -325,7 +325,8 @@ def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a
     train.main(common + ["--out", str(tmp_path / "rough"), "--max-steps", "4", "--finetune", last, "--tilt-branch",
                          "--tilt-roughness", "--freeze-backbone"])
     rough_log = (tmp_path / "rough" / "train.log").read_text().split("fresh")[1].split("\n")[0]
-    assert "roughness.0.weight" in rough_log and "slopes" not in rough_log  # the branch carries on, the correction starts
+    # the branch carries on, the correction starts fresh
+    assert "roughness.0.weight" in rough_log and "slopes" not in rough_log
     with pytest.raises(SystemExit, match="--tilt-roughness"):
         train.main(common + ["--out", str(tmp_path / "rough"), "--max-steps", "5", "--resume",
                              str(tmp_path / "rough" / "last.pt"), "--tilt-branch"])

@@ -239,7 +239,8 @@ class RegionalTiltGenerator(nn.Module):
             slopes = self.slopes(summary)
             if self.roughness is not None:
                 fine_var = (F.avg_pool2d(image * image, self.pool) - F.avg_pool2d(image, self.pool) ** 2).mean((2, 3))
-                slopes = slopes + self.roughness(torch.cat([summary, (fine_var.clamp_min(0) + 1e-8).sqrt(), fine_var], 1))
+                fine_std = (fine_var.clamp_min(0) + 1e-8).sqrt()
+                slopes = slopes + self.roughness(torch.cat([summary, fine_std, fine_var], 1))
             height, width = x.shape[-2], x.shape[-1]
             cols = torch.arange(width, dtype=x.dtype, device=x.device) - (width - 1) / 2.0
             rows = torch.arange(height, dtype=x.dtype, device=x.device) - (height - 1) / 2.0

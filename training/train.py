@@ -238,7 +238,9 @@ def main(argv=None):
 
     if args.tilt_roughness and not args.tilt_branch:
         raise SystemExit("--tilt-roughness corrects the tilt branch: give --tilt-branch too")
-    branch = dict(tilt_branch=True, **(dict(tilt_roughness=True) if args.tilt_roughness else {})) if args.tilt_branch else {}
+    branch = {}
+    if args.tilt_branch:
+        branch = dict(tilt_branch=True, **(dict(tilt_roughness=True) if args.tilt_roughness else {}))
     net = dict(NET_CONFIGS[args.model], head=args.head, **branch)
     model = N.build(args.model, **net).to(device).to(memory_format=torch.channels_last)
     if args.freeze_backbone:  # no gradient through the backbone: a step costs its forward pass alone
