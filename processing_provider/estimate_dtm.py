@@ -71,7 +71,8 @@ more than 35° off it: a wrong azimuth gives wrong relief that does not look wro
 <i>flat_grey_input</i>): the value, in the raster's own units, that flat level ground would have in this
 image. A window brighter than that faces the sun, a darker one faces away. For a shaded relief made with
 <code>gdaldem hillshade</code> (or QGIS's Hillshade) it is 1 + 254 × sin(sun elevation): 128 at 30°, 181
-at 45°, 221 at 60°. Leave empty when it is not known (most real images): the model then draws no regional plane from
+at 45°, 221 at 60°. Do not guess it: a wrong level tilts the whole DTM (on the demo sample, 162 instead of 156
+took r against MOLA from 0.70 to -0.05). Leave empty when it is not known (most real images): the model then draws no regional plane from
 brightness and runs as it did before it could (the shipped models: Pix2PixCC 2.0.0, MRFED 2.2.0). Both shipped models take
 it; other models ignore it (the log says so).</dd>
 <dt><b>Large rasters</b> (LARGE_RASTER)</dt>
