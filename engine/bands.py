@@ -132,19 +132,24 @@ class SingleBandSource:
             window = np.s_[int(y0):int(y0 + h), int(x0):int(x0 + w)]
             value, valid = self._whole[0][window].copy(), self._whole[1][window].copy()
         lo, hi = self.input_range
-        # one affine map and a clip, in place, in float32
-        gain = (hi - lo) / (self.high - self.low)
+        gain, offset = self._input_map()  # one affine map and a clip, in place, in float32
         value *= np.float32(gain)
-        value += np.float32(lo - self.low * gain)
+        value += np.float32(offset)
         np.clip(value, lo, hi, out=value)
         if not valid.all():
             value[~valid] = lo
         return value, valid
 
+    def _input_map(self):
+        """(gain, offset) of the affine map from the raster's values [low, high] onto the input range."""
+        lo, hi = self.input_range
+        gain = (hi - lo) / (self.high - self.low)
+        return gain, lo - self.low * gain
+
     def to_input_range(self, value):
         """One value of the raster, mapped as read() maps its pixels (unclipped: flat ground may lie outside)."""
-        lo, hi = self.input_range
-        return lo + (float(value) - self.low) * (hi - lo) / (self.high - self.low)
+        gain, offset = self._input_map()
+        return float(value) * gain + offset
 
     def stretch_note(self):
         if self.is_byte or self.palette is not None:
