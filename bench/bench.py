@@ -88,11 +88,9 @@ def network_input(raster, model_path):
     import numpy as np
     from osgeo import gdal
     from dtm_estimator.engine import read_model_card
-    from dtm_estimator.engine.flat_grey import input_channels
+    from dtm_estimator.engine.flat_grey import model_input
     image = (gdal.Open(raster).ReadAsArray().astype(np.float32) / 127.5 - 1.0)[np.newaxis, np.newaxis]
-    if input_channels(read_model_card(model_path)) == 2:
-        image = np.concatenate([image, np.zeros_like(image)], axis=1)
-    return image
+    return model_input(read_model_card(model_path), image, 0.0)
 
 
 def case_variant(model_path, raster, variant, repeats):

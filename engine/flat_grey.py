@@ -27,6 +27,16 @@ def input_channels(card):
     return 2 if takes_flat_grey(card) else 1
 
 
+def model_input(card, batch, level):
+    """A batch of images [N, 1, H, W] as the model takes it: for a model that takes flat ground's grey level,
+    with a constant channel at `level` (in the model's input range) beside each image; else as it is."""
+    if not takes_flat_grey(card):
+        return batch
+    if level is None:
+        raise EngineError(f"{card.summary()} takes flat ground's grey level: give one (UNKNOWN_FLAT_LEVEL if unknown).")
+    return np.concatenate([batch, np.full_like(batch, level)], axis=1)
+
+
 def resolve_flat_grey(card, options, log):
     """options with flat_grey as the model will use it: the given level, or None (unknown, or not taken)."""
     given = options.flat_grey

@@ -7,7 +7,7 @@ import numpy as np
 from .bands import SingleBandSource
 from .errors import Cancelled, EngineError
 from .executors import check_scheduler, open_executor
-from .flat_grey import flat_level, resolve_flat_grey
+from .flat_grey import flat_level, model_input, resolve_flat_grey
 from .heights import check_height_options, plan_heights
 from .multiscale import SCALE_MODES, infer_in_pieces, unzoom_heights, zoom_values, zooms_for
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
@@ -97,9 +97,7 @@ class TilePredictor:
         height = max(size, round_up(turned.shape[0], multiple))
         width = max(size, round_up(turned.shape[1], multiple))
         padded, (top, left) = mirror_pad(turned, height, width)
-        batch = padded[np.newaxis, np.newaxis]
-        if self.flat_level is not None:
-            batch = np.concatenate([batch, np.full_like(batch, self.flat_level)], axis=1)
+        batch = model_input(self.card, padded[np.newaxis, np.newaxis], self.flat_level)
         output = self.model.run(np.ascontiguousarray(batch, dtype=np.float32))[0, 0]
         output = output[top:top + turned.shape[0], left:left + turned.shape[1]]
         if self.turn:

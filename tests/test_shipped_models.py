@@ -9,7 +9,7 @@ from rasters import byte_image, read, utm_wkt, write_raster
 from validation.pentland import gdal_hillshade_array
 from dtm_estimator.engine import (BUNDLED_MODELS, EstimateOptions, bundled_model_path, estimate_dtm, open_model,
                                   read_model_card)
-from dtm_estimator.engine.flat_grey import hillshade_flat_grey, input_channels
+from dtm_estimator.engine.flat_grey import hillshade_flat_grey, input_channels, model_input
 from dtm_estimator.engine.tiling import axis_starts
 
 MODELS = [bundled_model_path(name) for name in BUNDLED_MODELS]
@@ -87,8 +87,7 @@ def test_the_card_level_computes_what_the_unoptimised_graph_does(path):
     rewrites at all, gives the same elevations."""
     level = read_model_card(path).graph_optimization
     image = (byte_image(256, 256, seed=3) / 127.5 - 1.0).astype(np.float32)[np.newaxis, np.newaxis]
-    if input_channels(read_model_card(path)) == 2:  # beside it, a flat grey level (mid-grey)
-        image = np.concatenate([image, np.zeros_like(image)], axis=1)
+    image = model_input(read_model_card(path), image, 0.0)  # beside it, a flat grey level (mid-grey)
     chosen = open_model(path, "cpu")[0].run(image)
     unoptimised = open_model(path, "cpu", graph_optimization="disabled")[0].run(image)
     assert level in ("basic", "extended", "all")
