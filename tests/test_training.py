@@ -344,3 +344,29 @@ def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a
     estimate_dtm(image, str(tmp_path / "dtm.tif"), EstimateOptions(model, device="cpu", heights="pixel_size",
                                                                    flat_grey=128.0), log=lines.append)
     assert any("grey level: 128 (FLAT_GREY)" in line for line in lines)
+
+
+def test_a_frozen_backbone_run_by_onnxruntime_scores_as_pytorch_and_only_the_branch_learns(tmp_path):
+    from training import train
+    common = ["--model", "mrfed", "--crop", "128", "--batch", "2", "--workers", "0", "--n-heldout", "2",
+              "--corpus-cache", tiny_corpus(str(tmp_path / "train.npz"), 0),
+              "--heldout-cache", tiny_corpus(str(tmp_path / "h.npz"), 1), "--minutes", "5", "--threads", "1"]
+    train.main(common + ["--out", str(tmp_path / "base"), "--max-steps", "1"])
+    base = str(tmp_path / "base" / "last.pt")
+    branch = ["--finetune", base, "--tilt-branch", "--tilt-roughness", "--freeze-backbone", "--max-steps", "3"]
+    with pytest.raises(SystemExit, match="--freeze-backbone"):
+        train.main(common + ["--out", str(tmp_path / "no"), "--finetune", base, "--tilt-branch", "--onnx-backbone"])
+    train.main(common + branch + ["--out", str(tmp_path / "torch")])
+    train.main(common + branch + ["--out", str(tmp_path / "ort"), "--onnx-backbone"])
+    assert "frozen backbone run by onnxruntime" in (tmp_path / "ort" / "train.log").read_text()
+    starts = [torch.load(str(tmp_path / run / "best.pt"), weights_only=False) for run in ("torch", "ort")]
+    assert starts[0]["steps"] == starts[1]["steps"] == 1  # scored before the first step, the branch at zero
+    assert starts[1]["metrics"]["r"] == pytest.approx(starts[0]["metrics"]["r"], abs=1e-5)
+    before = torch.load(base, weights_only=False)["model"]
+    after = torch.load(str(tmp_path / "ort" / "last.pt"), weights_only=False)
+    assert after["steps"] == 3
+    for name, value in after["model"].items():
+        if name.startswith("backbone."):
+            assert torch.equal(value, before[name[len("backbone."):]]), name
+    assert float(after["model"]["roughness.0.weight"].abs().sum()) > 0 and float(
+        after["model"]["slopes.weight"].abs().sum()) > 0  # the slopes started at zero and have learned

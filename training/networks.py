@@ -229,8 +229,10 @@ class RegionalTiltGenerator(nn.Module):
             nn.init.zeros_(self.roughness[-1].weight)
             nn.init.zeros_(self.roughness[-1].bias)
 
-    def forward(self, x):
-        heights = self.backbone(x[:, :1]).float()
+    def forward(self, x, heights=None):
+        """`heights`: the backbone's output for x's image where it was computed elsewhere (a frozen backbone run
+        by onnxruntime, training/onnx_backbone.py)."""
+        heights = self.backbone(x[:, :1]).float() if heights is None else heights.float()
         with torch.autocast(heights.device.type, enabled=False):  # a plane over 1024 px needs float32
             x = x.float()
             image, flat = x[:, :1], x[:, 1:2]

@@ -108,7 +108,7 @@ def losses(pred, target, mask, weights=None):
 
 
 @torch.no_grad()
-def evaluate(model, heldout, device, batch=8):
+def evaluate(model, heldout, device, run_model=None, batch=8):
     """Mean Pearson r (whole view, and at 1/8 resolution), spread ratio, and the cosine between the predicted
     and the true regional plane's slope vectors (scale-free: 1 right way, −1 inverted) on the held-out views."""
     model.eval()
@@ -116,7 +116,7 @@ def evaluate(model, heldout, device, batch=8):
     for i in range(0, len(heldout[0]), batch):
         x, t, m = (v[i:i + batch].to(device) for v in heldout)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            p = model(x)
+            p = (run_model or model)(x)
         p = p.float()
         rs.append(N.masked_pearson(p, t, m))
         pc, mc = N.masked_pool(p, m, 8)
@@ -185,6 +185,9 @@ def parse_args(argv):
                          "than flat ground, not tilted); fine-tuned from a branch checkpoint it starts at zero")
     ap.add_argument("--freeze-backbone", action="store_true",
                     help="with --tilt-branch: train the branch alone, the backbone's weights kept as they are")
+    ap.add_argument("--onnx-backbone", action="store_true",
+                    help="with --freeze-backbone on a CPU: run the frozen backbone in onnxruntime, several times faster "
+                         "(training/onnx_backbone.py)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--workers", type=int, default=1, help="data-loading processes")
@@ -247,6 +250,8 @@ def main(argv=None):
         if not args.tilt_branch:
             raise SystemExit("--freeze-backbone trains the tilt branch alone: give --tilt-branch too")
         model.backbone.requires_grad_(False)
+    if args.onnx_backbone and not (args.freeze_backbone and device.type == "cpu"):
+        raise SystemExit("--onnx-backbone runs a frozen backbone on the CPU: give --freeze-backbone, without a GPU")
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-4)
     assert args.crop % model.multiple == 0, f"--crop must be a multiple of {model.multiple}"
     command = "python -m training.train " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -317,6 +322,15 @@ def main(argv=None):
     log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
         f"train sites {len(train_dems)}, held-out {cfg['heldout_sites']}")
     heldout = data.heldout_views(heldout_dems, args.crop, args.n_heldout, with_flat=args.tilt_branch)
+    run_model = model
+    if args.onnx_backbone:  # after loading the weights: the export is of the backbone this run keeps frozen
+        from training.onnx_backbone import OnnxBackbone
+        onnx_backbone = OnnxBackbone(model.backbone, os.path.join(args.out, "frozen_backbone.onnx"), args.threads)
+        share = onnx_backbone.check(model.backbone, heldout[0][:2, :1])
+        log(f"frozen backbone run by onnxruntime (differs from PyTorch's by {share:.1e} of the output's spread)")
+
+        def run_model(x):
+            return model(x, heights=onnx_backbone(x[:, :1]))
     batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step,
                                scale_range=tuple(cfg["scale_range"]), albedo_contrast=cfg["albedo_contrast"],
                                tilt_max=cfg["tilt_max"], with_flat=args.tilt_branch))
@@ -332,7 +346,7 @@ def main(argv=None):
 
     def evaluate_and_keep_best():
         nonlocal best_r
-        metrics = evaluate(model, heldout, device)
+        metrics = evaluate(model, heldout, device, run_model)
         log(f"eval step {step} " + " ".join(f"heldout_{k} {v:.4f}" for k, v in metrics.items()))
         if metrics["r"] > best_r:
             best_r = metrics["r"]
@@ -353,7 +367,7 @@ def main(argv=None):
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(args.lr, time.time() - t0 - phase["wall_s"], budget, step - phase["step"])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            pred = model(x.contiguous(memory_format=torch.channels_last))
+            pred = run_model(x.contiguous(memory_format=torch.channels_last))
         loss, terms = losses(pred, t, m, args.loss)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
