@@ -327,6 +327,12 @@ def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a
     rough_log = (tmp_path / "rough" / "train.log").read_text().split("fresh")[1].split("\n")[0]
     # the branch carries on, the correction starts fresh
     assert "roughness.0.weight" in rough_log and "slopes" not in rough_log
+    train.main(common + ["--out", str(tmp_path / "anew"), "--max-steps", "5", "--finetune", last, "--tilt-branch",
+                         "--tilt-roughness", "--freeze-backbone", "--fresh-branch"])
+    anew_log = (tmp_path / "anew" / "train.log").read_text().split("fresh")[1].split("\n")[0]
+    assert "slopes.weight" in anew_log and "features.1.weight" in anew_log and "backbone." not in anew_log
+    with pytest.raises(SystemExit, match="--fresh-branch"):
+        train.main(common + ["--out", str(tmp_path / "anew"), "--max-steps", "6", "--fresh-branch"])
     with pytest.raises(SystemExit, match="--tilt-roughness"):
         train.main(common + ["--out", str(tmp_path / "rough"), "--max-steps", "5", "--resume",
                              str(tmp_path / "rough" / "last.pt"), "--tilt-branch"])

@@ -19,9 +19,10 @@ class OnnxBackbone:
         import onnxruntime as ort
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            dummy = torch.zeros(1, 1, backbone.multiple, backbone.multiple)
+            side = 4 * backbone.multiple  # InstanceNorm needs more than one element at the deepest level
+            dummy = torch.zeros(1, 1, side, side)
             dynamic = {"image": {0: "n", 2: "h", 3: "w"}, "heights": {0: "n", 2: "h", 3: "w"}}
-            torch.onnx.export(_Float32(backbone).eval(), (dummy,), path, input_names=["image"],
+            torch.onnx.export(_Float32(backbone), (dummy,), path, input_names=["image"],
                               output_names=["heights"], dynamic_axes=dynamic, opset_version=17, dynamo=False)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count()

@@ -222,6 +222,8 @@ def parse_args(argv):
     ap.add_argument("--finetune", default=None,
                     help="a checkpoint whose weights start a new phase: fresh optimiser, its own warm-up and "
                          "cosine over --minutes, steps and wall time counted on from the checkpoint's")
+    ap.add_argument("--fresh-branch", action="store_true",
+                    help="with --finetune and --tilt-branch: keep the checkpoint's backbone only, the branch from zero")
     return ap.parse_args(argv)
 
 
@@ -263,6 +265,9 @@ def main(argv=None):
                hardware=hardware_string(device), train_sites=[d.name for d in train_dems],
                heldout_sites=[d.name for d in heldout_dems])
     step, t0, best_r = 0, time.time(), -2.0
+    if args.fresh_branch and not (args.finetune and args.tilt_branch):
+        raise SystemExit("--fresh-branch starts a new tilt branch over a checkpoint's backbone: give --finetune and "
+                         "--tilt-branch")
     if args.resume and args.finetune:
         raise SystemExit("--resume and --finetune exclude each other")
     if args.resume or args.finetune:  # weights, steps and wall time carry on from the checkpoint
@@ -278,7 +283,10 @@ def main(argv=None):
                                  "trained (or --finetune to add the branch)")
             model.load_state_dict(ck["model"])
         else:
-            fresh = load_matching_weights(model, ck["model"])
+            state = ck["model"]
+            if args.fresh_branch:  # a branch retrained from zero (e.g. on other views) over the same backbone
+                state = {k: v for k, v in state.items() if k.startswith("backbone.")}
+            fresh = load_matching_weights(model, state)
             if fresh:
                 log(f"weights left fresh (no match in {args.finetune}): {', '.join(fresh)}")
         step, t0, previous = ck["steps"], t0 - ck["wall_s"], ck["config"]
