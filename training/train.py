@@ -284,8 +284,8 @@ def main(argv=None):
             model.load_state_dict(ck["model"])
         else:
             state = ck["model"]
-            if args.fresh_branch:  # a branch retrained from zero (e.g. on other views) over the same backbone
-                state = {k: v for k, v in state.items() if k.startswith("backbone.")}
+            if args.fresh_branch and any(k.startswith("backbone.") for k in state):  # a plain one has no branch
+                state = {k: v for k, v in state.items() if k.startswith("backbone.")}  # the branch from zero
             fresh = load_matching_weights(model, state)
             if fresh:
                 log(f"weights left fresh (no match in {args.finetune}): {', '.join(fresh)}")
