@@ -396,7 +396,9 @@ def test_parameter_contract(qgis_app):
     names = [p.name() for p in alg.parameterDefinitions()]
     assert names == ["INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "FLAT_GREY", "LARGE_RASTER",
                      "SCALES", "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "DASK_SCHEDULER", "OUTPUT"]
-    enums = {"MODEL": (["pix2pixcc", "mrfed"], "pix2pixcc"), "DEVICE": (["auto", "cpu", "gpu"], "auto"),
+    from dtm_estimator import settings
+    # MODEL's default is the user's (settings dialog, kept in QgsSettings across runs), else DEFAULT_MODEL
+    enums = {"MODEL": (["pix2pixcc", "mrfed"], settings.default_model()), "DEVICE": (["auto", "cpu", "gpu"], "auto"),
              "LARGE_RASTER": (["tile", "fit"], "tile"), "SCALES": (["multi", "single"], "multi"),
              "HEIGHTS": (["range", "pixel_size", "reference"], "range")}
     for name, (options, default) in enums.items():
