@@ -348,7 +348,8 @@ def markdown(rows, sizes):
         return "\n".join(lines)
     lines += ["", "Bare network on 1024², default threads, by onnxruntime graph optimisation level, with int8 "
               "dynamic quantisation and in float16: seconds (median) and, in brackets, the largest output "
-              "difference from the float32 model at onnxruntime's default level (in the model's output units: pixel units for the shipped models, whose outputs span tens). The "
+              "difference from the float32 model at onnxruntime's default level (in the model's output units: "
+              "pixel units for the shipped models, whose outputs span tens). The "
               "engine runs each model at the level its card names (column 'graph optimisation' above).", "",
               "| model | " + " | ".join(VARIANTS) + " |", "|" + "---|" * (1 + len(VARIANTS))]
     for row in rows:
