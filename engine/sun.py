@@ -2,10 +2,24 @@
 
 Azimuths are degrees clockwise from north (up). Turning the image clockwise by d moves the sun's
 azimuth to a + d, so d = canonical - given. Quarter turns are exact (np.rot90); other angles use
-bilinear rotation with mirrored corners, and results are resampled back onto the original window.
+bilinear rotation onto a canvas that holds the whole turned image, and results are resampled back onto
+the original window.
+
+The canvas's corners lie outside the image and must be filled with ground lit as the model expects.
+Mirroring the image across its edges does not do that under an oblique sun: a mirror image is the image
+of mirrored ground lit from the sun's mirrored azimuth, 90° away from the true one for a diagonal sun. A
+180° turn of the image is the image of the ground turned and inverted (z → -z: the same slopes, turned)
+under the same sun, whatever its azimuth; but it meets the image at a seam, a step the network reads as a
+scarp. So the corners are the mirror just outside the image (continuous across its edges), fading with
+distance (weight exp(-d / EDGE_MIRROR_PX)) into the image surrounded by its 180° turns (a checkerboard of
+point reflections through the edges' midpoints). On the validation DEMs and the held-out training sites
+lit from 315° and 225°, every one of r, detail r and SSIM rose for both shipped models against mirrored
+corners (README, Accuracy).
 """
 import numpy as np
 from scipy import ndimage
+
+EDGE_MIRROR_PX = 16.0  # px outside the image over which the mirror's weight falls by e (module docstring)
 
 
 def clockwise_turn(sun_azimuth, canonical_azimuth):
@@ -22,12 +36,39 @@ def _quarter_turns(degrees):
 
 
 def rotate_clockwise(image, degrees):
-    """Image turned clockwise; non-quarter turns grow the canvas to hold the whole image."""
+    """Image turned clockwise; non-quarter turns grow the canvas to hold the whole image, its corners
+    filled by lit_surround (module docstring)."""
     quarters = _quarter_turns(degrees)
     if quarters is not None:
         return np.ascontiguousarray(np.rot90(image, -quarters))
-    # scipy turns counter-clockwise for positive angles (rows point down)
-    return ndimage.rotate(image, -degrees, reshape=True, order=1, mode="mirror").astype(image.dtype)
+    height, width = image.shape
+    cos, sin = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
+    canvas = turned_shape(height, width, degrees)
+    # The canvas's far corners map back to (height + width) / 2 px from the image's centre along each axis
+    reach = (height + width) / 2.0
+    surround = lit_surround(image, int(np.ceil(reach / height - 0.5)), int(np.ceil(reach / width - 0.5)))
+    # output pixel o samples the input at M (o - c_out) + c_in: scipy's rotate(image, -degrees, reshape=True)
+    matrix = np.array([[cos, -sin], [sin, cos]])
+    offset = (np.array(surround.shape) - 1) / 2.0 - matrix @ ((np.array(canvas) - 1) / 2.0)
+    return ndimage.affine_transform(surround, matrix, offset, output_shape=canvas, order=1,
+                                    mode="mirror").astype(image.dtype)
+
+
+def turned_shape(height, width, degrees):
+    """The (rows, columns) of the canvas that holds a height × width image turned by `degrees` (scipy's
+    rotate with reshape=True, so rotate_back's geometry is unchanged)."""
+    angle = np.deg2rad(degrees)
+    corners = np.array([[0, 0], [0, width], [height, 0], [height, width]], float)
+    turn = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    extent = np.ptp(corners @ turn.T, axis=0)
+    return tuple(int(v + 0.5) for v in extent)
+
+
+def point_reflection_tiles(image, rows, cols):
+    """The image at the centre of (2·rows + 1) × (2·cols + 1) tiles, each neighbour across an edge its 180° turn."""
+    turned = image[::-1, ::-1]
+    return np.block([[image if (i + j) % 2 == 0 else turned for j in range(-cols, cols + 1)]
+                     for i in range(-rows, rows + 1)])
 
 
 def rotate_back(result, degrees, shape):
@@ -44,3 +85,20 @@ def rotate_back(result, degrees, shape):
     offset = rotated_centre - matrix @ original_centre
     return ndimage.affine_transform(result, matrix, offset, output_shape=tuple(shape), order=1,
                                     mode="nearest").astype(result.dtype)
+
+
+def lit_surround(image, rows, cols):
+    """The image amid `rows` image heights above and below and `cols` widths each side: its mirror near its
+    edges fading into point_reflection_tiles (module docstring)."""
+    height, width = image.shape
+    mirrored = np.pad(image, ((rows * height,) * 2, (cols * width,) * 2), mode="reflect")
+    turned = point_reflection_tiles(image, rows, cols)
+    row_out = _outside(np.arange(mirrored.shape[0]) - rows * height, height)
+    col_out = _outside(np.arange(mirrored.shape[1]) - cols * width, width)
+    weight = np.exp(-np.hypot(row_out[:, None], col_out[None, :]) / EDGE_MIRROR_PX).astype(np.float32)
+    return weight * mirrored + (1.0 - weight) * turned
+
+
+def _outside(index, length):
+    """Pixels from each index to the nearest of 0 … length - 1 (0 inside)."""
+    return np.maximum(np.maximum(-index, index - (length - 1)), 0).astype(np.float32)
