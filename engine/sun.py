@@ -44,12 +44,14 @@ def rotate_clockwise(image, degrees):
     height, width = image.shape
     cos, sin = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
     canvas = turned_shape(height, width, degrees)
-    # The canvas's far corners map back to (height + width) / 2 px from the image's centre along each axis
-    reach = (height + width) / 2.0
-    surround = lit_surround(image, int(np.ceil(reach / height - 0.5)), int(np.ceil(reach / width - 0.5)))
     # output pixel o samples the input at M (o - c_out) + c_in: scipy's rotate(image, -degrees, reshape=True)
     matrix = np.array([[cos, -sin], [sin, cos]])
-    offset = (np.array(surround.shape) - 1) / 2.0 - matrix @ ((np.array(canvas) - 1) / 2.0)
+    # the surround need only reach as far as the canvas's corners sample, plus the interpolation's pixel
+    half = (np.array(canvas) - 1) / 2.0
+    reach = np.abs(matrix) @ half - (np.array(image.shape) - 1) / 2.0
+    pad_rows, pad_cols = (max(0, int(np.ceil(v)) + 1) for v in reach)
+    surround = lit_surround(image, pad_rows, pad_cols)
+    offset = (np.array(surround.shape) - 1) / 2.0 - matrix @ half
     return ndimage.affine_transform(surround, matrix, offset, output_shape=canvas, order=1,
                                     mode="mirror").astype(image.dtype)
 
@@ -64,11 +66,18 @@ def turned_shape(height, width, degrees):
     return tuple(int(v + 0.5) for v in extent)
 
 
-def point_reflection_tiles(image, rows, cols):
-    """The image at the centre of (2·rows + 1) × (2·cols + 1) tiles, each neighbour across an edge its 180° turn."""
-    turned = image[::-1, ::-1]
-    return np.block([[image if (i + j) % 2 == 0 else turned for j in range(-cols, cols + 1)]
-                     for i in range(-rows, rows + 1)])
+def point_reflections(image, pad_rows, pad_cols):
+    """The image padded by `pad_rows` and `pad_cols` px on each side with the plane tiled by it and its 180°
+    turns, the turn across every edge of a tile (a checkerboard of point reflections through edge midpoints)."""
+    height, width = image.shape
+    rows = np.arange(-pad_rows, height + pad_rows)
+    cols = np.arange(-pad_cols, width + pad_cols)
+    row_tile, col_tile = rows // height, cols // width
+    row_in, col_in = rows - row_tile * height, cols - col_tile * width
+    tiled = image[np.ix_(row_in, col_in)]
+    turned = (row_tile[:, None] + col_tile[None, :]) % 2 == 1
+    tiled[turned] = image[np.ix_(height - 1 - row_in, width - 1 - col_in)][turned]
+    return tiled
 
 
 def rotate_back(result, degrees, shape):
@@ -87,16 +96,21 @@ def rotate_back(result, degrees, shape):
                                     mode="nearest").astype(result.dtype)
 
 
-def lit_surround(image, rows, cols):
-    """The image amid `rows` image heights above and below and `cols` widths each side: its mirror near its
-    edges fading into point_reflection_tiles (module docstring)."""
+def lit_surround(image, pad_rows, pad_cols):
+    """The image padded by `pad_rows` and `pad_cols` px on each side: its mirror near its edges fading into
+    point_reflections (module docstring). float32 throughout; about four arrays of the padded size."""
     height, width = image.shape
-    mirrored = np.pad(image, ((rows * height,) * 2, (cols * width,) * 2), mode="reflect")
-    turned = point_reflection_tiles(image, rows, cols)
-    row_out = _outside(np.arange(mirrored.shape[0]) - rows * height, height)
-    col_out = _outside(np.arange(mirrored.shape[1]) - cols * width, width)
-    weight = np.exp(-np.hypot(row_out[:, None], col_out[None, :]) / EDGE_MIRROR_PX).astype(np.float32)
-    return weight * mirrored + (1.0 - weight) * turned
+    image = image.astype(np.float32, copy=False)
+    mirrored = np.pad(image, ((pad_rows,) * 2, (pad_cols,) * 2), mode="reflect")
+    surround = point_reflections(image, pad_rows, pad_cols)
+    row_out = _outside(np.arange(-pad_rows, height + pad_rows), height)
+    col_out = _outside(np.arange(-pad_cols, width + pad_cols), width)
+    weight = np.hypot(row_out[:, None], col_out[None, :])
+    np.exp(weight * np.float32(-1.0 / EDGE_MIRROR_PX), out=weight)
+    mirrored -= surround
+    mirrored *= weight
+    surround += mirrored  # weight · mirror + (1 - weight) · point reflections
+    return surround
 
 
 def _outside(index, length):

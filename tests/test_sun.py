@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from dtm_estimator.engine.sun import EDGE_MIRROR_PX, point_reflection_tiles, rotate_back, rotate_clockwise, turned_shape
+from dtm_estimator.engine.sun import EDGE_MIRROR_PX, point_reflections, rotate_back, rotate_clockwise, turned_shape
 from terrain.render import gdaldem_hillshade
 
 OBLIQUE_SUN = 315.0  # turned 45° to the canonical 270°: the canvas's corners are half its area
@@ -72,14 +72,17 @@ def test_the_corners_are_the_mirror_at_the_edges_fading_into_the_image_turned_18
     np.testing.assert_allclose(turned[below], expected, atol=0.01)
 
 
-def test_point_reflection_tiles_put_the_image_at_the_centre_and_its_turns_across_each_edge():
+def test_point_reflections_put_the_image_at_the_centre_and_its_turns_across_each_edge():
     image = np.arange(6, dtype=np.float32).reshape(2, 3)
-    tiles = point_reflection_tiles(image, 1, 2)
+    tiles = point_reflections(image, 2, 6)
     assert tiles.shape == (6, 15)
     np.testing.assert_array_equal(tiles[2:4, 6:9], image)
     np.testing.assert_array_equal(tiles[2:4, 9:12], image[::-1, ::-1])
     np.testing.assert_array_equal(tiles[0:2, 6:9], image[::-1, ::-1])
     np.testing.assert_array_equal(tiles[0:2, 9:12], image)
+    # one pixel around: e.g. above pixel (0, 0) lies (0, 2), its point reflection through the top edge's midpoint
+    np.testing.assert_array_equal(point_reflections(image, 1, 1), [[5, 2, 1, 0, 3], [3, 0, 1, 2, 5],
+                                                                   [0, 3, 4, 5, 2], [2, 5, 4, 3, 0]])
 
 
 def test_turning_back_recovers_the_image():
