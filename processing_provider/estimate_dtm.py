@@ -65,9 +65,9 @@ to the model's training sun direction (its card's canonical azimuth: 270°, ligh
 the bundled models) before inference and the DTM turned back. Leave empty if the image is already lit
 from that direction. Quarter turns (0°, 90°, 180°) are exact; other azimuths are resampled onto a larger
 window whose corners are filled with ground lit by the same sun, and score lower (on the project's validation
-DEMs, r about 0.8 lit from 270° and 0.47 from 315°). The log gives the line along which the light falls as measured in the image's own
-shading (e.g. "41° or 221°": which side is lit cannot be measured), and warns when the azimuth used is
-more than 35° off it: a wrong azimuth gives wrong relief that does not look wrong.</dd>
+DEMs, r about 0.8 lit from 270° and 0.47 from 315°). The log gives the line along which the light falls as
+measured in the image's own shading (e.g. "41° or 221°": which side is lit cannot be measured), and warns
+when the azimuth used is more than 35° off it: a wrong azimuth gives wrong relief that does not look wrong.</dd>
 <dt><b>Flat ground's grey level</b> (FLAT_GREY, optional)</dt>
 <dd>For models that read a scene's regional tilt from its brightness (their card says
 <i>flat_grey_input</i>): the value, in the raster's own units, that flat level ground would have in this
