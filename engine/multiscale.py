@@ -58,16 +58,17 @@ def unzoom_heights(heights, zoom, shape):
     return (heights / np.float32(zoom)).astype(np.float32)
 
 
-def infer_in_pieces(infer, values, fits, tile, overlap):
-    """infer(values), in one run where fits(values.shape), else in square pieces of `tile` px overlapping
-    by `overlap`, cross-faded. Bounds the memory of the 2× scale, whose window is 4× the pixels."""
-    if fits(values.shape):
+def infer_in_pieces(infer, values, side, overlap):
+    """infer(values), in one run where neither side of `values` exceeds `side` px, else in square pieces of
+    `side` px overlapping by `overlap`, cross-faded. Bounds the memory of a run (the 2× scale's window has
+    4× the pixels)."""
+    if max(values.shape) <= side:
         return infer(values)
     total = np.zeros(values.shape, np.float32)
     weight = np.zeros(values.shape, np.float32)
-    for y0 in axis_starts(values.shape[0], tile, overlap):
-        for x0 in axis_starts(values.shape[1], tile, overlap):
-            piece = values[y0:y0 + tile, x0:x0 + tile]
+    for y0 in axis_starts(values.shape[0], side, overlap):
+        for x0 in axis_starts(values.shape[1], side, overlap):
+            piece = values[y0:y0 + side, x0:x0 + side]
             w = feather_weights(piece.shape[0], piece.shape[1], overlap)
             total[y0:y0 + piece.shape[0], x0:x0 + piece.shape[1]] += infer(piece) * w
             weight[y0:y0 + piece.shape[0], x0:x0 + piece.shape[1]] += w

@@ -67,8 +67,6 @@ class TilePredictor:
         self.zooms, self.scales_line = zooms_for(options.scales, self.card)
         self.gain, self.offset = heights.tile_gain, heights.tile_offset
         self.overlap = options.overlap
-        # the largest square piece that fits (_fits): where a zoomed window does not, it runs in these
-        self.piece_side = max(self.card.input_size // 2, int(WHOLE_WINDOW_MAX / turned_canvas(1, 1, self.turn)))
         self.check = None  # polled before every model run (cancellation); a window at three scales is many runs
 
     def predict(self, values):
@@ -77,32 +75,32 @@ class TilePredictor:
         else:
             output = np.zeros(values.shape, np.float32)
             for zoom in self.zooms:
-                zoomed = zoom_values(values, zoom)
-                heights = infer_in_pieces(self._infer, zoomed, self._fits, self.piece_side, self.overlap)
-                output += unzoom_heights(heights, zoom, values.shape)
+                output += unzoom_heights(self._infer(zoom_values(values, zoom)), zoom, values.shape)
             output /= np.float32(len(self.zooms))
         output *= np.float32(self.gain)  # in place: the array is ours
         output += np.float32(self.offset)
         return output
 
-    def _fits(self, shape):
-        """Whether one run of a window this shape stays within WHOLE_WINDOW_MAX, the memory bound of a window."""
-        return turned_canvas(shape[1], shape[0], self.turn) <= WHOLE_WINDOW_MAX
-
     def _infer(self, values):
+        """Heights of one window at one zoom. The window is turned to the canonical sun as a whole and run in
+        one piece where its turned canvas is within WHOLE_WINDOW_MAX px a side (the memory bound of a run),
+        else in upright pieces of that canvas, cross-faded: each piece then has the real image around it,
+        where pieces turned one by one would each get a synthetic corner fill (sun.py)."""
+        turned = rotate_clockwise(values, self.turn) if self.turn else values
+        heights = infer_in_pieces(self._run, turned, WHOLE_WINDOW_MAX, self.overlap)
+        return rotate_back(heights, self.turn, values.shape) if self.turn else heights
+
+    def _run(self, values):
+        """One model run on an upright window: mirror-padded to the model's input size and multiple."""
         if self.check:
             self.check()
-        turned = rotate_clockwise(values, self.turn) if self.turn else values
         size, multiple = self.card.input_size, self.card.input_multiple
-        height = max(size, round_up(turned.shape[0], multiple))
-        width = max(size, round_up(turned.shape[1], multiple))
-        padded, (top, left) = mirror_pad(turned, height, width)
+        height = max(size, round_up(values.shape[0], multiple))
+        width = max(size, round_up(values.shape[1], multiple))
+        padded, (top, left) = mirror_pad(values, height, width)
         batch = model_input(self.card, padded[np.newaxis, np.newaxis], self.flat_level)
         output = self.model.run(np.ascontiguousarray(batch, dtype=np.float32))[0, 0]
-        output = output[top:top + turned.shape[0], left:left + turned.shape[1]]
-        if self.turn:
-            output = rotate_back(output, self.turn, values.shape)
-        return output
+        return output[top:top + values.shape[0], left:left + values.shape[1]]
 
 
 def turned_canvas(width, height, turn):

@@ -44,11 +44,11 @@ def test_pieces_cover_every_pixel_once_in_weight():
         calls.append(piece.shape)
         return piece * np.float32(3)
 
-    out = infer_in_pieces(infer, values, lambda shape: max(shape) <= 512, tile=512, overlap=64)
+    out = infer_in_pieces(infer, values, side=512, overlap=64)
     np.testing.assert_allclose(out, values * 3, rtol=1e-5, atol=1e-5)
     assert len(calls) == 2 * 3 and max(max(c) for c in calls) <= 512
     calls.clear()
-    infer_in_pieces(infer, values, lambda shape: max(shape) <= 1100, tile=512, overlap=64)
+    infer_in_pieces(infer, values, side=1100, overlap=64)
     assert calls == [(700, 1100)]
 
 
@@ -90,14 +90,32 @@ def test_unknown_scales_mode_is_refused(tmp_path, pixel_model):
 
 def test_each_scale_runs_whole_while_its_turned_canvas_fits(tmp_path, pixel_model, monkeypatch):
     # 1197 × 643 px lit from 315° (turned 45°): a 1301 px canvas, one run at ½× and at 1× as at one scale;
-    # the 2× window (2394 × 1286) runs in 1086 px pieces, 3 × 2 of them.
+    # the 2× window (2394 × 1286) is turned whole onto a 2602 px canvas, run in 2 × 2 upright 1536 px pieces.
     from dtm_estimator.engine import runtime
     calls, run = [], runtime.ModelSession.run
     monkeypatch.setattr(runtime.ModelSession, "run", lambda self, batch: calls.append(batch.shape) or run(self, batch))
     source = write_raster(str(tmp_path / "in.tif"), np.round(smooth_image(643, 1197, seed=5)).astype(np.uint8),
                           wkt=utm_wkt())
     report = estimate_dtm(source, str(tmp_path / "out.tif"), EstimateOptions(pixel_model, sun_azimuth=315))
-    assert report.tiles == 1 and len(calls) == 1 + 1 + 6
+    assert report.tiles == 1 and len(calls) == 1 + 1 + 4
+    assert max(max(shape[2:]) for shape in calls) == 1536
+
+
+def test_pieces_of_a_turned_window_see_the_image_around_them(tmp_path, pixel_model, monkeypatch):
+    # The 2× window's pieces are cut from the window turned as a whole: a piece's surroundings are the
+    # real image, so what a piece sees matches the whole turned window there, corners and all.
+    from dtm_estimator.engine import runtime
+    from dtm_estimator.engine.sun import clockwise_turn, rotate_clockwise
+    pieces, run = [], runtime.ModelSession.run
+    monkeypatch.setattr(runtime.ModelSession, "run", lambda self, batch: pieces.append(batch[0, 0].copy()) or
+                        run(self, batch))
+    image = np.round(smooth_image(643, 1197, seed=7)).astype(np.uint8)
+    source = write_raster(str(tmp_path / "in.tif"), image, wkt=utm_wkt())
+    estimate_dtm(source, str(tmp_path / "out.tif"), EstimateOptions(pixel_model, sun_azimuth=315, scales="multi"))
+    values = image.astype(np.float32) / np.float32(127.5) - 1
+    turned = rotate_clockwise(zoom_values(values, 2.0), clockwise_turn(315, 270))
+    first = pieces[2]  # after the ½× and 1× runs: the 2× canvas's top-left piece, exactly 1536 px
+    np.testing.assert_allclose(first, turned[:1536, :1536], atol=1e-5)
 
 
 def test_cancelling_between_the_scales_of_one_window_writes_nothing(tmp_path, pixel_model, monkeypatch):
