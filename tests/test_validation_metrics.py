@@ -69,6 +69,29 @@ def test_tilt_free_r_sees_the_shape_through_opposite_regional_tilts_and_holes():
     assert case["tilt_free_r"] == pytest.approx(1.0, abs=1e-9) and case["r"] < 0.5
 
 
+@pytest.mark.parametrize("sun_azimuth", [270.0, 315.0, 225.0, 10.0])
+def test_across_sun_r_mends_the_slope_across_the_sun_and_no_other(sun_azimuth):
+    # Row 0 is north, azimuths run clockwise: the sun's line on the grid is (sin a, -cos a) per (column, row),
+    # the line across it (cos a, sin a).
+    shape = _field(6, sigma=4.0)
+    rows, cols = np.mgrid[0:96, 0:128].astype(np.float64)
+    a = np.deg2rad(sun_azimuth)
+    towards, across = cols * np.sin(a) - rows * np.cos(a), cols * np.cos(a) + rows * np.sin(a)
+    tilt = 0.3 * float(shape.std())
+    truth = shape + tilt * across
+    truth[5:15, 40:60] = np.nan
+    wrong_across = shape - tilt * across
+    assert metrics.pearson(wrong_across, truth) < 0.6
+    assert metrics.across_sun_r(wrong_across, truth, sun_azimuth) == pytest.approx(1.0, abs=1e-9)
+    wrong_towards = shape + tilt * across + 2 * tilt * towards  # right across, wrong towards: left as it is
+    assert metrics.across_sun_r(wrong_towards, truth, sun_azimuth) == pytest.approx(
+        metrics.pearson(wrong_towards, truth), abs=1e-9)
+    assert metrics.across_sun_r(wrong_towards, truth, sun_azimuth) < 0.8
+    case = metrics.case_metrics(wrong_across, truth, sun_azimuth=sun_azimuth)
+    assert case["across_sun_r"] == pytest.approx(1.0, abs=1e-6) and "across_sun_r" not in metrics.case_metrics(
+        wrong_across, truth)
+
+
 def test_relief_rmse_is_offset_free_and_in_metres():
     truth = _field(4)
     assert metrics.relief_rmse(truth + 1234.0, truth) == pytest.approx(0.0, abs=1e-9)

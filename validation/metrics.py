@@ -17,7 +17,12 @@ and, as a diagnostic outside the bar:
 
 * ``tilt_free_r``  Pearson r after removing from each array its own least-squares plane: the shape of
                    the relief without the regional tilt, which a uniform change of brightness hides from
-                   shading (and which HEIGHTS=reference takes from a reference DEM).
+                   shading (and which HEIGHTS=reference takes from a reference DEM);
+* ``across_sun_r`` (given the sun's azimuth) Pearson r after the prediction's least-squares slope
+                   across the sun's direction is replaced by the truth's. Shading carries the slope
+                   towards the sun (ground tilted towards it is brighter) but not, to first order, the
+                   slope across it (cos i changes with its square only, whichever way the ground falls),
+                   so this is r without the one part of the regional tilt an image does not show.
 
 Blurs of masked arrays are normalised convolutions, G(m·x) / G(m), so invalid pixels never leak; the
 detail r blur pads by point reflection, so a regional tilt leaves no high-pass residual at the edges.
@@ -32,7 +37,7 @@ SSIM_K1, SSIM_K2 = 0.01, 0.03
 BORDER = 2
 METRICS = ("r", "detail_r", "ssim", "relief_rmse_m")
 HIGHER_IS_BETTER = {"r": True, "detail_r": True, "ssim": True, "relief_rmse_m": False}
-DIAGNOSTICS = ("tilt_free_r",)  # reported beside METRICS, never part of the bar
+DIAGNOSTICS = ("tilt_free_r", "across_sun_r")  # reported beside METRICS, never part of the bar
 
 
 def _joint_valid(a, b):
@@ -59,18 +64,44 @@ def pearson(a, b):
     return float((x * y).sum() / denominator) if denominator > 0 else float("nan")
 
 
-def remove_plane(values):
-    """values minus their least-squares plane a + b·column + c·row, fitted on the finite pixels."""
-    values = np.asarray(values, np.float64)
+def plane_fit(values):
+    """(coefficients a, b, c of the least-squares plane a + b·column + c·row, design matrix, mask) over the
+    finite pixels; coefficients None where fewer than 3 are."""
     valid = np.isfinite(values)
     if valid.sum() < 3:
-        return values.copy()
+        return None, None, valid
     rows, cols = np.nonzero(valid)
     design = np.column_stack([np.ones(rows.size), cols, rows])
     coefficients, *_ = np.linalg.lstsq(design, values[valid], rcond=None)
+    return coefficients, design, valid
+
+
+def remove_plane(values):
+    """values minus their least-squares plane a + b·column + c·row, fitted on the finite pixels."""
+    values = np.asarray(values, np.float64)
+    coefficients, design, valid = plane_fit(values)
     out = values.copy()
-    out[valid] -= design @ coefficients
+    if coefficients is not None:
+        out[valid] -= design @ coefficients
     return out
+
+
+def across_sun_r(pred, truth, sun_azimuth):
+    """Pearson r of the prediction given the truth's least-squares slope across the sun's direction (module
+    docstring), over the pixels valid in both. Azimuth: degrees clockwise from north; row 0 is north."""
+    pred, truth, valid = _joint_valid(pred, truth)
+    pred, truth = np.where(valid, pred, np.nan), np.where(valid, truth, np.nan)
+    pred_plane, design, valid = plane_fit(pred)
+    true_plane, _, _ = plane_fit(truth)
+    if pred_plane is None:
+        return float("nan")
+    (_, pred_x, pred_y), (_, true_x, true_y) = pred_plane, true_plane
+    angle = np.deg2rad(sun_azimuth)
+    across_x, across_y = np.cos(angle), np.sin(angle)  # per column and per row: at right angles to the sun's line
+    change = (true_x - pred_x) * across_x + (true_y - pred_y) * across_y
+    given = pred.copy()
+    given[valid] += change * (design[:, 1] * across_x + design[:, 2] * across_y)
+    return pearson(given, truth)
 
 
 def tilt_free_r(a, b):
@@ -158,12 +189,14 @@ def relief_rmse(pred, truth):
     return float(np.sqrt(np.mean((p - t) ** 2)))
 
 
-def case_metrics(pred, truth, border=BORDER):
-    """All four metrics on the pixels valid in both, after cropping `border` px on each side."""
+def case_metrics(pred, truth, border=BORDER, sun_azimuth=None):
+    """All four metrics and the diagnostics on the pixels valid in both, after cropping `border` px on each
+    side; across_sun_r only where the sun's azimuth is given."""
     pred = crop(np.asarray(pred, np.float64), border)
     truth = crop(np.asarray(truth, np.float64), border)
     pred = np.where(np.isfinite(truth), pred, np.nan)
     truth = np.where(np.isfinite(pred), truth, np.nan)
     return {"r": pearson(pred, truth), "detail_r": detail_r(pred, truth), "ssim": ssim(pred, truth),
             "relief_rmse_m": relief_rmse(pred, truth), "tilt_free_r": tilt_free_r(pred, truth),
-            "valid_pixels": int(np.isfinite(pred).sum())}
+            "valid_pixels": int(np.isfinite(pred).sum()),
+            **({} if sun_azimuth is None else {"across_sun_r": across_sun_r(pred, truth, sun_azimuth)})}

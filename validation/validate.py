@@ -56,7 +56,7 @@ SYNTHETIC_SIZE = 512
 BASELINE = "pentland"
 BAR = {"r": 0.85, "detail_r": 0.90, "ssim": 0.85}
 LABELS = {"r": "r", "detail_r": "detail r", "ssim": "SSIM", "relief_rmse_m": "relief RMSE (m)",
-          "tilt_free_r": "r, planes removed"}
+          "tilt_free_r": "r, planes removed", "across_sun_r": "r, truth's across-sun tilt"}
 SETS = ("validation", "heldout", "real", "synthetic")
 SET_TITLES = {"validation": "validation DEMs", "heldout": "held-out sites", "real": "real image",
               "synthetic": "held-out synthetic"}
@@ -115,7 +115,7 @@ def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth
     started = time.perf_counter()
     try:
         z = pentland(image, azimuth, altitude, dx, dy)
-        results[BASELINE] = case_metrics(z, truth)
+        results[BASELINE] = case_metrics(z, truth, sun_azimuth=azimuth)
         results[BASELINE]["seconds"] = round(time.perf_counter() - started, 3)
         if keep is not None:
             keep[BASELINE] = z
@@ -126,7 +126,7 @@ def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth
         try:
             pred = runner.predict(image_path, out_path, engine_azimuth, flat_grey)
             metres = to_metres(pred, runner.card, dx, dy)  # Pentland too is given the true pixel size
-            results[runner.name] = case_metrics(metres, truth)
+            results[runner.name] = case_metrics(metres, truth, sun_azimuth=azimuth)
             if height_units(runner.card) == "legacy":  # what the default 0–39,586 range gives as it is
                 results[runner.name]["relief_rmse_m_unscaled"] = float(relief_rmse(crop(pred), crop(truth)))
             results[runner.name]["seconds"] = round(runner.seconds[-1], 3)
@@ -403,7 +403,11 @@ def _overview(payload, sets, usable):
             lines.append(f"| {SET_TITLES[group]} | {method} | {cells} |")
     verdicts = [f"{m['name']}: **{m['verdict']}**" for m in payload["models"] if m.get("verdict")]
     lines += ["", "r, planes removed: Pearson r after removing from each DTM and truth its own least-squares "
-              "plane, i.e. the shape of the relief without the regional tilt (a diagnostic, not part of the bar)."]
+              "plane, i.e. the shape of the relief without the regional tilt (a diagnostic, not part of the bar).",
+              "", "r, truth's across-sun tilt: Pearson r after the DTM's least-squares slope across the sun's "
+              "direction is replaced by the truth's. Shading shows the slope towards the sun, not (to first order) "
+              "the slope across it, so this is r without the one part of the regional tilt that an image does "
+              "not show: the gap between it and r is what that part costs (a diagnostic, not part of the bar)."]
     return lines + ["", "Verdict on the validation DEMs — " + "; ".join(verdicts) + ".", ""]
 
 
