@@ -218,8 +218,12 @@ def test_script_smoke_run_on_fixture_models(tmp_path, identity_model, capsys):
     assert code == 1                       # fixtures are no DTM models: FAIL, but no crash
     payload = json.loads((out / "results.json").read_text())
     case = payload["cases"][0]
-    assert set(case["results"]) == {"pentland", "identity", "missing"}
+    assert set(case["results"]) == {"pentland", "truth flat across the sun", "identity", "missing"}
     assert "error" in case["results"]["missing"]
-    assert all(k in case["results"]["identity"] for k in metrics.METRICS)
+    assert all(k in case["results"]["identity"] for k in metrics.METRICS + metrics.DIAGNOSTICS)
+    reach = case["results"]["truth flat across the sun"]  # the truth less its slope across the sun
+    assert reach["detail_r"] == pytest.approx(1.0) and -1 <= reach["r"] <= 1
+    assert reach["across_sun_r"] == pytest.approx(1.0)
     summary = (out / "summary.md").read_text()
     assert "## identity" in summary and "FAIL" in summary and "could not be used" in summary
+    assert "| truth flat across the sun |" in summary

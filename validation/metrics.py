@@ -86,22 +86,26 @@ def remove_plane(values):
     return out
 
 
+def across_sun_part(values, sun_azimuth):
+    """The part of values' least-squares plane that runs across the sun's direction (module docstring), as an
+    array (NaN where values are). Azimuth: degrees clockwise from north; row 0 is north."""
+    values = np.asarray(values, np.float64)
+    coefficients, design, valid = plane_fit(values)
+    part = np.full(values.shape, np.nan)
+    if coefficients is not None:
+        angle = np.deg2rad(sun_azimuth)
+        across_x, across_y = np.cos(angle), np.sin(angle)  # per column and per row: at right angles to the sun's line
+        slope = coefficients[1] * across_x + coefficients[2] * across_y
+        part[valid] = slope * (design[:, 1] * across_x + design[:, 2] * across_y)
+    return part
+
+
 def across_sun_r(pred, truth, sun_azimuth):
-    """Pearson r of the prediction given the truth's least-squares slope across the sun's direction (module
-    docstring), over the pixels valid in both. Azimuth: degrees clockwise from north; row 0 is north."""
+    """Pearson r of the prediction given the truth's least-squares slope across the sun's direction in place
+    of its own (module docstring), over the pixels valid in both."""
     pred, truth, valid = _joint_valid(pred, truth)
     pred, truth = np.where(valid, pred, np.nan), np.where(valid, truth, np.nan)
-    pred_plane, design, valid = plane_fit(pred)
-    true_plane, _, _ = plane_fit(truth)
-    if pred_plane is None:
-        return float("nan")
-    (_, pred_x, pred_y), (_, true_x, true_y) = pred_plane, true_plane
-    angle = np.deg2rad(sun_azimuth)
-    across_x, across_y = np.cos(angle), np.sin(angle)  # per column and per row: at right angles to the sun's line
-    change = (true_x - pred_x) * across_x + (true_y - pred_y) * across_y
-    given = pred.copy()
-    given[valid] += change * (design[:, 1] * across_x + design[:, 2] * across_y)
-    return pearson(given, truth)
+    return pearson(pred - across_sun_part(pred, sun_azimuth) + across_sun_part(truth, sun_azimuth), truth)
 
 
 def tilt_free_r(a, b):

@@ -35,7 +35,7 @@ for _path in (PLUGINS_DIR, ROOT):
 
 from osgeo import gdal  # noqa: E402
 
-from validation.metrics import (BORDER, DIAGNOSTICS, HIGHER_IS_BETTER, METRICS, case_metrics, crop,  # noqa: E402
+from validation.metrics import (BORDER, DIAGNOSTICS, HIGHER_IS_BETTER, METRICS, across_sun_part, case_metrics, crop,  # noqa: E402
                                 relief_rmse)
 from validation.pentland import gdal_hillshade_array, pentland, sign_check, synthetic_smooth_dem  # noqa: E402
 from validation.real_pairs import REAL_FACTORS, real_scenes  # noqa: E402
@@ -54,6 +54,9 @@ QUICK = ((315.0, 45.0),)
 N_SYNTHETIC = 8
 SYNTHETIC_SIZE = 512
 BASELINE = "pentland"
+# Not a method: the truth less its least-squares slope across the sun, i.e. a DTM right in everything shading
+# shows and flat across the sun, which it does not show (validation/metrics.py): what r that leaves.
+SHADING_REACH = "truth flat across the sun"
 BAR = {"r": 0.85, "detail_r": 0.90, "ssim": 0.85}
 LABELS = {"r": "r", "detail_r": "detail r", "ssim": "SSIM", "relief_rmse_m": "relief RMSE (m)",
           "tilt_free_r": "r, planes removed", "across_sun_r": "r, truth's across-sun tilt"}
@@ -121,6 +124,7 @@ def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth
             keep[BASELINE] = z
     except Exception as exc:
         results[BASELINE] = {"error": f"{type(exc).__name__}: {exc}"}
+    results[SHADING_REACH] = case_metrics(truth - across_sun_part(truth, azimuth), truth, sun_azimuth=azimuth)
     for runner in runners:
         out_path = os.path.join(work, f"pred_{runner.name}.tif")
         try:
@@ -332,7 +336,7 @@ def verdict(model_avg, baseline_avg, validation_failures):
 def score(payload):
     """Every method's averages (payload["averages"]) and each usable model's verdict, computed once."""
     sets = {group: [c for c in payload["cases"] if c["set"] == group] for group in SETS}
-    methods = [BASELINE] + [model["name"] for model in payload["models"]]
+    methods = [BASELINE, SHADING_REACH] + [model["name"] for model in payload["models"]]
     computed = {method: {group: averages(cases, method) for group, cases in sets.items()} for method in methods}
     payload["averages"] = {method: {group: table for group, (table, _) in groups.items()}
                            for method, groups in computed.items()}
@@ -397,8 +401,8 @@ def _overview(payload, sets, usable):
              "| set | method | " + " | ".join(LABELS[m] for m in METRICS + DIAGNOSTICS) + " |",
              "|---|---|" + "---|" * len(METRICS + DIAGNOSTICS)]
     for group in sets:
-        for method in [BASELINE] + usable:
-            overall = payload["averages"][method][group].get("overall")
+        for method in [SHADING_REACH, BASELINE] + usable:
+            overall = payload["averages"].get(method, {}).get(group, {}).get("overall")
             cells = " | ".join(_fmt(overall.get(m) if overall else None, m) for m in METRICS + DIAGNOSTICS)
             lines.append(f"| {SET_TITLES[group]} | {method} | {cells} |")
     verdicts = [f"{m['name']}: **{m['verdict']}**" for m in payload["models"] if m.get("verdict")]
@@ -407,7 +411,11 @@ def _overview(payload, sets, usable):
               "", "r, truth's across-sun tilt: Pearson r after the DTM's least-squares slope across the sun's "
               "direction is replaced by the truth's. Shading shows the slope towards the sun, not (to first order) "
               "the slope across it, so this is r without the one part of the regional tilt that an image does "
-              "not show: the gap between it and r is what that part costs (a diagnostic, not part of the bar)."]
+              "not show: the gap between it and r is what that part costs (a diagnostic, not part of the bar).",
+              "", f"{SHADING_REACH}: not a method but the reach of shading: the truth less its own least-squares "
+              "slope across the sun, i.e. a DTM right in everything the image shows and flat across the sun, where "
+              "it shows nothing (to first order). Its r is what an estimate that does not guess that slope from the "
+              "terrain's texture can reach; its detail r is 1 and its SSIM near 1."]
     return lines + ["", "Verdict on the validation DEMs — " + "; ".join(verdicts) + ".", ""]
 
 
