@@ -13,7 +13,7 @@ from .multiscale import SCALE_MODES, infer_in_pieces, unzoom_heights, zoom_value
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
 from .runtime import open_model
 from .shading import raster_shading_axis, sun_azimuth_check
-from .sun import clockwise_turn, rotate_back, rotate_clockwise
+from .sun import across_light, clockwise_turn, rotate_back, rotate_clockwise, unseen_slope_line
 from .tile_blend import blend_plan
 from .tile_plan import TilePlan
 from .tiling import bilinear_rows, fill_invalid, mirror_pad, round_up
@@ -266,6 +266,8 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     options = resolve_flat_grey(card, options, log)
     predictor = TilePredictor(model, options, heights, flat_level(card, source, options.flat_grey))
     log(predictor.scales_line)
+    light = card.sun_azimuth_deg if options.sun_azimuth is None else options.sun_azimuth
+    log(unseen_slope_line(light, options.heights))
     if predictor.turn:
         log(f"Sun azimuth {options.sun_azimuth:g}° turned {predictor.turn:g}° clockwise to the model's "
             f"canonical {card.sun_azimuth_deg:g}°.")
@@ -287,6 +289,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
             "DTM_LARGE_RASTER": "fit" if fit else "tile",
             "DTM_SUN_AZIMUTH": "" if options.sun_azimuth is None else f"{options.sun_azimuth:g}",
             "DTM_MEASURED_LIGHT_LINE": "" if axis is None else axis.describe(),
+            "DTM_UNSEEN_SLOPE_LINE": "{:g},{:g}".format(*across_light(light)),
             "DTM_ELEVATION_RANGE": f"{options.elevation_min:g},{options.elevation_max:g}",
             "DTM_SCALES": ",".join(f"{z:g}" for z in predictor.zooms),
             "DTM_FLAT_GREY": "" if options.flat_grey is None else f"{options.flat_grey:g}",

@@ -30,6 +30,27 @@ def clockwise_turn(sun_azimuth, canonical_azimuth):
     return turn - 360.0 if turn > 180.0 else turn
 
 
+def across_light(sun_azimuth):
+    """The line across the light, as its two azimuths (degrees, 0–360). To first order a facet's brightness
+    follows its slope towards the sun, and a slope across the light changes it only by its square, whichever
+    way it falls: an image does not show a regional slope along this line (README, Accuracy, "The reach of
+    shading")."""
+    first = (sun_azimuth + 90.0) % 180.0
+    return first, first + 180.0
+
+
+def unseen_slope_line(sun_azimuth, heights_mode):
+    """The log's line on the one part of the regional tilt the image does not show, for a sun at
+    `sun_azimuth` (the model's canonical one where none is given)."""
+    first, second = across_light(sun_azimuth)
+    if heights_mode == "reference":
+        where = "HEIGHTS=reference takes it, with all long wavelengths, from the reference DEM."
+    else:
+        where = "where it matters, HEIGHTS=reference takes the long wavelengths from a reference DEM."
+    return (f"Regional slope: the image shows the slope towards the sun ({sun_azimuth:g}°), not across it (along "
+            f"{first:g}°–{second:g}°); the DTM's tilt along that line is the model's guess from texture; {where}")
+
+
 def _quarter_turns(degrees):
     quarters = degrees / 90.0
     return int(round(quarters)) if abs(quarters - round(quarters)) < 1e-9 else None

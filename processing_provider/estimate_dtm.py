@@ -67,7 +67,10 @@ from that direction. Quarter turns (0°, 90°, 180°) are exact; other azimuths 
 window whose corners are filled with ground lit by the same sun, and score lower (on the project's validation
 DEMs, r about 0.8 lit from 270° and 0.47 from 315°). The log gives the line along which the light falls as
 measured in the image's own shading (e.g. "41° or 221°": which side is lit cannot be measured), and warns
-when the azimuth used is more than 35° off it: a wrong azimuth gives wrong relief that does not look wrong.</dd>
+when the azimuth used is more than 35° off it: a wrong azimuth gives wrong relief that does not look wrong.
+Shading shows the regional slope towards the sun, not across it: the DTM's tilt along the line across the
+light (the log says which; metadata DTM_UNSEEN_SLOPE_LINE) is the model's guess. Where it matters, tie the
+heights to a reference DEM (HEIGHTS=reference).</dd>
 <dt><b>Flat ground's grey level</b> (FLAT_GREY, optional)</dt>
 <dd>For models that read a scene's regional tilt from its brightness (their card says
 <i>flat_grey_input</i>): the value, in the raster's own units, that flat level ground would have in this

@@ -212,21 +212,32 @@ def fill_nearest(values):
 
 DEFAULT_SCALE_RANGE = (0.75, 8.0)  # a view's ground pixel, in multiples of its DEM's
 DEFAULT_TILT_MAX = 0.0  # no added regional tilt unless asked (the views of earlier runs, per seed)
+# Which way an added plane falls: "any" direction, or "sun": along the canonical light's line only (towards or
+# away from it). Shading shows no slope across the light (README, Accuracy, "The reach of shading"), so a random
+# plane across it asks the network for what the image cannot show and breaks the tie between a real DEM's
+# regional slope across the light and its texture; along the light, every added plane is visible.
+TILT_DIRECTIONS = ("any", "sun")
+DEFAULT_TILT_DIRECTION = "any"
 
 
-def random_plane(rng, shape, slope_max):
+def random_plane(rng, shape, slope_max, direction=DEFAULT_TILT_DIRECTION):
     """A plane through the window's centre, its slope (height per pixel, both in pixel units) log-uniform
-    from 1 % of `slope_max` to `slope_max`, in a random direction."""
+    from 1 % of `slope_max` to `slope_max`, falling in a random direction, or (`direction` "sun") along the
+    canonical light's line (the columns), either way. The same draws either way: the same slopes per seed."""
     slope = slope_max * math.exp(rng.uniform(math.log(0.01), 0.0))
-    direction = rng.uniform(0.0, 2.0 * math.pi)
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    if direction == "sun":
+        angle = 0.0 if math.cos(angle) >= 0 else math.pi
+    elif direction != "any":
+        raise ValueError(f"tilt direction must be one of {', '.join(TILT_DIRECTIONS)}, got {direction!r}")
     rows, cols = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
-    return slope * (math.cos(direction) * (cols - (shape[1] - 1) / 2.0)
-                    + math.sin(direction) * (rows - (shape[0] - 1) / 2.0))
+    return slope * (math.cos(angle) * (cols - (shape[1] - 1) / 2.0)
+                    + math.sin(angle) * (rows - (shape[0] - 1) / 2.0))
 
 
 def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_share=0.4,
                 scale_range=DEFAULT_SCALE_RANGE, albedo_contrast=DEFAULT_ALBEDO_CONTRAST, tilt_max=DEFAULT_TILT_MAX,
-                with_flat=False, tries=20):
+                with_flat=False, tries=20, tilt_direction=DEFAULT_TILT_DIRECTION):
     """One training pair from a real DEM: (image uint8, target float32 pixel units, mask float32).
 
     The view is resampled to a random ground pixel (`scale_range`, log-uniform: 0.75–8× the DEM's by default;
@@ -235,7 +246,8 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     or the physical renderer (its albedo patches up to ±`albedo_contrast`), and sometimes cut to a smaller
     window mirror-padded to `size` as the engine pads small rasters (the mask then covers the window only).
     With `tilt_max`, half the views are tilted by a random plane (random_plane) before they are shaded: a
-    regional slope that does not follow the terrain's texture, so roughness does not teach the tilt.
+    regional slope that does not follow the terrain's texture, so roughness does not teach the tilt; it falls
+    in any direction, or with `tilt_direction` "sun" along the light's line only (random_plane).
     Target: height / pixel size, mean 0. `with_flat`: a fourth item, the grey level of flat ground in the
     image (what a known sun elevation and photometry tell), against which a tilted window is brighter or darker.
     """
@@ -267,7 +279,7 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     if dem.relative:  # unknown vertical scale: vary it
         target = target * math.exp(rng.uniform(-0.7, 0.7))
     if tilt_max > 0 and rng.random() < 0.5:  # no draw without it: the same views per seed as before
-        target = target + random_plane(rng, target.shape, tilt_max)
+        target = target + random_plane(rng, target.shape, tilt_max, tilt_direction)
     shaded = fill_nearest(target)
     elevation = rng.uniform(10.0, 70.0)
     azimuth = CANONICAL_AZIMUTH + rng.uniform(-8.0, 8.0)

@@ -85,6 +85,9 @@ def test_the_engine_warns_about_a_wrong_sun_azimuth_and_not_a_right_one(tmp_path
     _, _, ds = read(str(tmp_path / "right.tif"))
     metadata = ds.GetMetadata()
     assert metadata["DTM_SUN_AZIMUTH"] == "225" and "or" in metadata["DTM_MEASURED_LIGHT_LINE"]
+    # the line across the light, along which the image shows no regional slope: said in the log and recorded
+    assert metadata["DTM_UNSEEN_SLOPE_LINE"] == "135,315"
+    assert any(line.startswith("Regional slope:") and "along 135°–315°" in line for line in lines)
 
 
 def test_a_huge_raster_is_measured_at_full_resolution_not_on_an_aliased_overview(tmp_path):

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from dtm_estimator.engine.sun import EDGE_MIRROR_PX, point_reflections, rotate_back, rotate_clockwise, turned_shape
+from dtm_estimator.engine.sun import (EDGE_MIRROR_PX, across_light, point_reflections, rotate_back, rotate_clockwise,
+                                      turned_shape)
 from terrain.render import gdaldem_hillshade
 
 OBLIQUE_SUN = 315.0  # turned 45° to the canonical 270°: the canvas's corners are half its area
@@ -90,3 +91,21 @@ def test_turning_back_recovers_the_image():
     for degrees in (45.0, -45.0, 20.0):
         back = rotate_back(rotate_clockwise(image, degrees), degrees, image.shape)
         assert np.abs(back - image)[3:-3, 3:-3].max() < 0.05 * np.ptp(image)
+
+
+@pytest.mark.parametrize("sun, line", [(270.0, (0.0, 180.0)), (41.0, (131.0, 311.0)), (315.0, (45.0, 225.0)),
+                                       (0.0, (90.0, 270.0)), (135.0, (45.0, 225.0))])
+def test_the_line_across_the_light_is_the_one_a_plane_along_it_does_not_shade(sun, line):
+    # gdaldem's law on planes: one falling along the line across the light shades as flat ground does, to
+    # first order (only its slope squared darkens it), one falling towards the sun does not
+    assert across_light(sun) == pytest.approx(line)
+    rows, cols = np.mgrid[0:64, 0:64].astype(np.float64)
+    across = np.deg2rad(line[0])  # azimuth clockwise from north; row 0 is north, so north is -row
+    down_across = 0.02 * (cols * np.sin(across) - rows * np.cos(across))
+    towards = np.deg2rad(sun)
+    down_towards = 0.02 * (cols * np.sin(towards) - rows * np.cos(towards))
+    def shade(heights):  # inside the edges, where Horn's gradient is whole
+        return gdaldem_hillshade(heights, 45.0, sun)[2:-2, 2:-2].astype(int)
+    flat = shade(np.zeros_like(rows))
+    assert abs(shade(down_across) - flat).max() <= 1
+    assert abs(shade(down_towards) - flat).min() >= 3

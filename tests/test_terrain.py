@@ -116,6 +116,21 @@ def _plane_fit(values):
     return fit, residual[0]
 
 
+def test_a_plane_along_the_light_falls_along_the_columns_with_the_slope_any_direction_draws():
+    # "sun": the canonical light's line is the columns (light from the west), so such a plane has no slope
+    # across it (down the rows), and the same draws give it the same slope as a plane in any direction
+    for seed in range(8):
+        anywhere = _plane_fit(random_plane(np.random.default_rng(seed), (64, 96), 0.3))[0]
+        along = _plane_fit(random_plane(np.random.default_rng(seed), (64, 96), 0.3, "sun"))[0]
+        assert abs(along[1]) < 1e-12 and abs(along[0]) == pytest.approx(np.hypot(*anywhere[:2]))
+    with pytest.raises(ValueError, match="any, sun"):
+        random_plane(np.random.default_rng(0), (8, 8), 0.3, "sideways")
+    flat = ViewSource(Dem("earth/flat", np.zeros((400, 400), np.float32), 10.0, 10.0, False))
+    fits = [_plane_fit(random_view(flat, np.random.default_rng(seed), 96, small_window=0.0, tilt_max=0.3,
+                                   tilt_direction="sun")[1])[0] for seed in range(8)]
+    assert all(abs(fit[1]) < 1e-6 for fit in fits) and sum(abs(fit[0]) > 1e-6 for fit in fits) >= 2
+
+
 def test_an_added_regional_tilt_is_a_plane_of_the_slope_drawn_on_half_the_views_and_none_by_default():
     plane = random_plane(np.random.default_rng(3), (64, 96), 0.3)
     fit, residual = _plane_fit(plane)

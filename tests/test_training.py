@@ -207,6 +207,7 @@ VIEW_OPTIONS = [  # flag, config key, value asked, bad value, card text before a
     ("--tilt-max", "tilt_max", 0.3, -0.1, "describe_tilt",
      "", "half the views tilted by a random regional plane (slope none, then up to 0.3 in the fine-tune; "
          "pixel units), "),
+    ("--tilt-direction", "tilt_direction", "sun", "sideways", "describe_tilt", "", ""),  # no tilt_max: no plane
 ]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import torch
 
-from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE, DEFAULT_TILT_MAX
+from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE, DEFAULT_TILT_DIRECTION, DEFAULT_TILT_MAX
 from training import data
 from training import networks as N
 from training.train import LOSS_WEIGHTS, phase_records
@@ -117,7 +117,11 @@ def describe_tilt(ck):
     if tilts == [DEFAULT_TILT_MAX]:
         return ""
     words = [f"up to {t:g}" if t else "none" for t in tilts]
-    return f"half the views tilted by a random regional plane (slope {_then_in_fine_tunes(words)}; pixel units), "
+    directions = phase_changes(ck["config"], "tilt_direction", DEFAULT_TILT_DIRECTION)
+    falling = "" if directions == [DEFAULT_TILT_DIRECTION] else "; falling " + _then_in_fine_tunes(
+        ["any way" if d == "any" else "along the light's line" for d in directions])
+    return (f"half the views tilted by a random regional plane (slope {_then_in_fine_tunes(words)}; pixel units"
+            f"{falling}), ")
 
 
 def describe_phases(ck):

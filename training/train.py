@@ -18,7 +18,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from terrain.render import DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE, DEFAULT_TILT_MAX
+from terrain.render import (DEFAULT_ALBEDO_CONTRAST, DEFAULT_SCALE_RANGE, DEFAULT_TILT_DIRECTION, DEFAULT_TILT_MAX,
+                            TILT_DIRECTIONS)
 from training import data
 from training import networks as N
 
@@ -67,6 +68,7 @@ def parse_scale_range(text):
 RENDER_SETTINGS = {
     "albedo_contrast": (DEFAULT_ALBEDO_CONTRAST, "[0, 1)", lambda value: 0 <= value < 1),
     "tilt_max": (DEFAULT_TILT_MAX, "[0, 1]", lambda value: 0 <= value <= 1),
+    "tilt_direction": (DEFAULT_TILT_DIRECTION, " or ".join(TILT_DIRECTIONS), lambda value: value in TILT_DIRECTIONS),
 }
 
 
@@ -216,6 +218,9 @@ def parse_args(argv):
                     help="tilt half the views by a random regional plane before shading, its slope (height per "
                          "pixel, pixel units) log-uniform up to this (default 0: none, or with --resume the "
                          "checkpoint's own); 0.3 is about 17 deg. Teaches that the tilt does not follow the texture")
+    ap.add_argument("--tilt-direction", default=None,
+                    help="which way --tilt-max's planes fall: any (the default, or with --resume the checkpoint's own) "
+                         "or sun, along the light's line only: shading shows no slope across the light")
     ap.add_argument("--corpus-cache", default=None, help="npz of the training sites (python -m terrain.corpus)")
     ap.add_argument("--heldout-cache", default=None, help="npz of the held-out sites (--split heldout)")
     ap.add_argument("--resume", default=None, help="last.pt to continue (weights, optimiser, steps, wall time)")
@@ -341,7 +346,8 @@ def main(argv=None):
             return model(x, heights=onnx_backbone(x[:, :1]))
     batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step,
                                scale_range=tuple(cfg["scale_range"]), albedo_contrast=cfg["albedo_contrast"],
-                               tilt_max=cfg["tilt_max"], with_flat=args.tilt_branch))
+                               tilt_max=cfg["tilt_max"], tilt_direction=cfg["tilt_direction"],
+                               with_flat=args.tilt_branch))
     budget = args.minutes * 60.0
     phase = cfg.get("phase_start", dict(wall_s=0.0, step=0))  # where the learning-rate schedule starts
 
