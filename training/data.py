@@ -34,8 +34,8 @@ class RandomViews(torch.utils.data.IterableDataset):
     """Endless random views; each site is drawn with weight √(valid pixels), so small sites are not starved."""
 
     def __init__(self, dems, size, seed, **view_options):
-        """`view_options`: random_view's scale_range, albedo_contrast, tilt_max, tilt_direction and with_flat (its defaults
-        where absent)."""
+        """`view_options`: random_view's scale_range, albedo_contrast, tilt_max, tilt_direction and with_flat
+        (its defaults where absent)."""
         super().__init__()
         self.dems, self.size, self.seed, self.view_options = dems, size, seed, view_options
 

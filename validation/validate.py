@@ -35,8 +35,8 @@ for _path in (PLUGINS_DIR, ROOT):
 
 from osgeo import gdal  # noqa: E402
 
-from validation.metrics import (BORDER, DIAGNOSTICS, HIGHER_IS_BETTER, METRICS, across_sun_part, case_metrics, crop,  # noqa: E402
-                                relief_rmse)
+from validation.metrics import (BORDER, DIAGNOSTICS, HIGHER_IS_BETTER, METRICS, across_sun_part,  # noqa: E402
+                                case_metrics, crop, relief_rmse)
 from validation.pentland import gdal_hillshade_array, pentland, sign_check, synthetic_smooth_dem  # noqa: E402
 from validation.real_pairs import REAL_FACTORS, real_scenes  # noqa: E402
 from validation.scenes import (MIN_COARSE_PIXELS, heldout_scenes, read_band, render, validation_scenes,  # noqa: E402
