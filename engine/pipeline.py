@@ -13,7 +13,7 @@ from .multiscale import SCALE_MODES, infer_in_pieces, unzoom_heights, zoom_value
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
 from .runtime import open_model
 from .shading import raster_shading_axis, sun_azimuth_check
-from .sun import across_light, clockwise_turn, rotate_back, rotate_clockwise, unseen_slope_line
+from .sun import across_light, clockwise_turn, rotate_back, rotate_clockwise, turned_shape, unseen_slope_line
 from .tile_blend import blend_plan
 from .tile_plan import TilePlan
 from .tiling import bilinear_rows, fill_invalid, mirror_pad, round_up
@@ -103,20 +103,13 @@ class TilePredictor:
         return output[top:top + values.shape[0], left:left + values.shape[1]]
 
 
-def turned_canvas(width, height, turn):
-    """Side of the square canvas that holds a width × height window turned by `turn` degrees."""
-    angle = np.deg2rad(turn)
-    cos, sin = abs(np.cos(angle)), abs(np.sin(angle))
-    return max(width * cos + height * sin, width * sin + height * cos)
-
-
 def window_size(card, width, height, turn):
     """Side of the tile plan's windows: the whole raster as one window while its (turned) canvas stays
     within WHOLE_WINDOW_MAX px, else the model's input size. A fully convolutional network given the
     whole raster sees all its context at once, so no window gets its own regional tilt to reconcile
     (on the 1197 × 643 px Big Tujunga render lit from 315°, r 0.70 with two windows, 0.79 with one);
     the cap keeps a run under about 2 GB (Pix2PixCC: 0.8 GB at 1024², 2.8 GB at 2048²); larger rasters tile."""
-    if turned_canvas(width, height, turn) <= WHOLE_WINDOW_MAX:
+    if max(turned_shape(height, width, turn)) <= WHOLE_WINDOW_MAX:
         return max(width, height, card.input_size)
     return card.input_size
 
