@@ -305,6 +305,43 @@ def test_the_roughness_correction_starts_as_the_plain_branch_and_reads_the_fine_
         N.build("pix2pixcc", tilt_roughness=True, **small)
 
 
+def test_the_branch_reading_the_backbones_plane_starts_as_before_and_can_cancel_that_plane():
+    """Both backbones tilt some scenes the wrong way along the light; a branch that reads the plane the backbone
+    drew can take it away (weight −1 on its own slope), where the plain branch could only add to it."""
+    from training import networks as N
+    torch.manual_seed(0)
+    small = dict(n_gf=8, n_downsample=3, n_residual=1, max_ch=32)
+    plain = N.build("pix2pixcc", tilt_branch=True, tilt_roughness=True, **small).eval()
+    reading = N.build("pix2pixcc", tilt_branch=True, tilt_roughness=True, tilt_reads_backbone=True, **small).eval()
+    assert N.has_tilt_reads_backbone(dict(tilt_branch=True, tilt_reads_backbone=True))
+    assert not N.has_tilt_reads_backbone(dict(tilt_reads_backbone=True))
+    missing, unexpected = reading.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["backbone_plane.weight"] and not unexpected
+    rows, cols = torch.meshgrid(torch.arange(96.0), torch.arange(128.0), indexing="ij")
+    image = (0.1 * torch.sin(cols / 5) * torch.cos(rows / 7) + 0.02 * cols / 128)[None, None]
+    x = torch.cat([image, torch.full_like(image, 0.4)], 1)
+    with torch.no_grad():
+        plain.slopes.weight.normal_(0, 0.05)
+        reading.slopes.weight.copy_(plain.slopes.weight)
+        assert torch.allclose(reading(x), plain(x), atol=1e-5)  # zero-initialised: exactly the branch before
+        backbone = reading.backbone(image)
+        drawn = N.masked_plane_slopes(backbone, torch.ones_like(backbone))[0]
+        centred = (cols - cols.mean(), rows[:, 0] - rows.mean())
+        assert torch.allclose(N.plane_slopes(backbone, centred[0][0], centred[1])[0], drawn, atol=1e-4)
+        scale = N.RegionalTiltGenerator.PLANE_READ_SCALE
+        reading.backbone_plane.weight[0, 0] = reading.backbone_plane.weight[1, 1] = -1.0 / scale
+        out = reading(x)
+        branch_alone = plain(x) - plain.backbone(image)
+        expected = N.masked_plane_slopes(branch_alone, torch.ones_like(out))[0]
+        assert torch.allclose(N.masked_plane_slopes(out, torch.ones_like(out))[0], expected, atol=1e-4)
+        reading.backbone_plane.weight.zero_()
+        reading.backbone_plane.weight[0, 2] = 1.0 / scale  # the x slope, scaled by the flat grey level (0.4)
+        gain = N.masked_plane_slopes(reading(x) - plain(x), torch.ones_like(out))[0]
+        assert float(gain[0]) == pytest.approx(0.4 * float(drawn[0]), abs=1e-4) and abs(float(gain[1])) < 1e-5
+    with pytest.raises(ValueError, match="tilt_branch"):
+        N.build("pix2pixcc", tilt_reads_backbone=True, **small)
+
+
 def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a_model_fed_flat_grey(tmp_path):
     from training import export, train
     common = ["--model", "mrfed", "--crop", "128", "--batch", "2", "--workers", "0", "--n-heldout", "2",
@@ -328,6 +365,15 @@ def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a
     rough_log = (tmp_path / "rough" / "train.log").read_text().split("fresh")[1].split("\n")[0]
     # the branch carries on, the correction starts fresh
     assert "roughness.0.weight" in rough_log and "slopes" not in rough_log
+    rough_last = str(tmp_path / "rough" / "last.pt")
+    train.main(common + ["--out", str(tmp_path / "reads"), "--max-steps", "5", "--finetune", rough_last,
+                         "--tilt-branch", "--tilt-roughness", "--tilt-reads-backbone", "--freeze-backbone"])
+    reads_log = (tmp_path / "reads" / "train.log").read_text().split("fresh")[1].split("\n")[0]
+    assert reads_log.strip().endswith("backbone_plane.weight") and "roughness" not in reads_log
+    reads_last = str(tmp_path / "reads" / "last.pt")
+    with pytest.raises(SystemExit, match="--tilt-reads-backbone"):
+        train.main(common + ["--out", str(tmp_path / "reads"), "--max-steps", "6", "--resume", reads_last,
+                             "--tilt-branch", "--tilt-roughness"])
     train.main(common + ["--out", str(tmp_path / "anew"), "--max-steps", "5", "--finetune", last, "--tilt-branch",
                          "--tilt-roughness", "--freeze-backbone", "--fresh-branch"])
     anew_log = (tmp_path / "anew" / "train.log").read_text().split("fresh")[1].split("\n")[0]
@@ -341,6 +387,10 @@ def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a
     export.main(["--checkpoint", str(tmp_path / "rough" / "last.pt"), "--out", rough_model, "--calibration-views", "2",
                  "--corpus-cache", str(tmp_path / "train.npz")])
     assert "darkening of rough ground" in read_model_card(rough_model).extra["training"]
+    reads_model = str(tmp_path / "reads.onnx")  # export checks onnxruntime against PyTorch on a 256 × 384 window
+    export.main(["--checkpoint", reads_last, "--out", reads_model, "--calibration-views", "2",
+                 "--corpus-cache", str(tmp_path / "train.npz")])
+    assert "backbone's own plane" in read_model_card(reads_model).extra["training"]
     model = str(tmp_path / "m.onnx")
     export.main(["--checkpoint", last, "--out", model, "--calibration-views", "2",
                  "--corpus-cache", str(tmp_path / "train.npz")])

@@ -73,7 +73,9 @@ def describe_network(arch, net):
         head += ("; regional-tilt branch (no normalisation: the window's brightness against flat ground's grey "
                  "level, a second input channel, drawn as a plane"
                  + (", corrected for the darkening of rough ground by an MLP on the fine-scale image spread"
-                    if N.has_tilt_roughness(net) else "") + ")")
+                    if N.has_tilt_roughness(net) else "")
+                 + (", reading the backbone's own plane to keep, weaken or replace it"
+                    if N.has_tilt_reads_backbone(net) else "") + ")")
     if arch == "pix2pixcc":
         return (f"Pix2PixCC generator n_gf={net['n_gf']}, {net['n_downsample']} stride-2 levels (to 1/"
                 f"{2 ** net['n_downsample']}), {net['n_residual']} residual blocks at the bottom and "

@@ -211,9 +211,18 @@ class RegionalTiltGenerator(nn.Module):
     average than flat ground (the mean of cos(incidence) over its facets falls), which the linear read takes
     for a tilt away from the sun. A small MLP sees the window's fine-scale (within 8 px) image spread beside
     the branch's summary and adds to the slopes; its last layer starts at zero, so it starts as the plain branch.
-    """
 
-    def __init__(self, backbone, width=32, pool=8, roughness=False):
+    `reads_backbone` lets the branch see the plane the backbone itself drew (its least-squares slopes over the
+    window) and keep, weaken or replace it: both backbones tilt some scenes the wrong way along the light
+    (Boulder Creek), and a branch that can only add to that plane must first cancel it. The slopes, and the
+    slopes times the flat grey level (the sun's elevation), map linearly to a change of slopes; that map
+    starts at zero, so it starts as the branch without it.
+    """
+    # The backbone's slopes are around 0.1 pixel units a pixel and the map's weights must reach about 1 to
+    # cancel them; AdamW moves a weight by about the learning rate a step, so the slopes are read ×10.
+    PLANE_READ_SCALE = 10.0
+
+    def __init__(self, backbone, width=32, pool=8, roughness=False, reads_backbone=False):
         super().__init__()
         self.backbone, self.multiple, self.pool = backbone, backbone.multiple, pool
         self.features = nn.Sequential(
@@ -228,6 +237,10 @@ class RegionalTiltGenerator(nn.Module):
             self.roughness = nn.Sequential(nn.Linear(width + 5, width), nn.ReLU(), nn.Linear(width, 2))
             nn.init.zeros_(self.roughness[-1].weight)
             nn.init.zeros_(self.roughness[-1].bias)
+        self.backbone_plane = None
+        if reads_backbone:
+            self.backbone_plane = nn.Linear(4, 2, bias=False)
+            nn.init.zeros_(self.backbone_plane.weight)
 
     def forward(self, x, heights=None):
         """`heights`: the backbone's output for x's image where it was computed elsewhere (a frozen backbone run
@@ -246,8 +259,20 @@ class RegionalTiltGenerator(nn.Module):
             height, width = x.shape[-2], x.shape[-1]
             cols = torch.arange(width, dtype=x.dtype, device=x.device) - (width - 1) / 2.0
             rows = torch.arange(height, dtype=x.dtype, device=x.device) - (height - 1) / 2.0
+            if self.backbone_plane is not None:
+                drawn = plane_slopes(heights, cols, rows) * self.PLANE_READ_SCALE
+                slopes = slopes + self.backbone_plane(torch.cat([drawn, drawn * flat.mean((2, 3))], 1))
             plane = slopes[:, 0, None, None] * cols[None, None, :] + slopes[:, 1, None, None] * rows[None, :, None]
             return heights + (plane * flat_level_known(x)[:, None, None])[:, None]
+
+
+def plane_slopes(heights, cols, rows):
+    """[N, 2] slopes (x, y) of the least-squares plane through heights [N, 1, H, W], given the centred column
+    and row coordinates. masked_plane_slopes without a mask: on a full grid the two coordinates are orthogonal,
+    so each slope is one projection and the exported graph needs no linear solve (ONNX has none)."""
+    along_x = (heights * cols[None, None, None, :]).sum((1, 2, 3)) / (cols.square().sum() * rows.numel())
+    along_y = (heights * rows[None, None, :, None]).sum((1, 2, 3)) / (rows.square().sum() * cols.numel())
+    return torch.stack([along_x, along_y], 1)
 
 
 @torch.no_grad()
@@ -277,12 +302,17 @@ def has_tilt_roughness(net):
     return has_tilt_branch(net) and bool(net.get("tilt_roughness", False))
 
 
-def build(name, head="heights", tilt_branch=False, tilt_roughness=False, **kw):
+def has_tilt_reads_backbone(net):
+    """Whether a config's tilt branch reads the backbone's own plane (RegionalTiltGenerator)."""
+    return has_tilt_branch(net) and bool(net.get("tilt_reads_backbone", False))
+
+
+def build(name, head="heights", tilt_branch=False, tilt_roughness=False, tilt_reads_backbone=False, **kw):
     """A generator by name; head "heights" predicts heights, "slopes" integrates two predicted slope fields;
     `tilt_branch` adds RegionalTiltGenerator's plane (input: image and flat grey level), `tilt_roughness`
-    its roughness correction."""
-    if tilt_roughness and not tilt_branch:
-        raise ValueError("tilt_roughness corrects the tilt branch: give tilt_branch too")
+    its roughness correction, `tilt_reads_backbone` its reading of the backbone's own plane."""
+    if (tilt_roughness or tilt_reads_backbone) and not tilt_branch:
+        raise ValueError("tilt_roughness and tilt_reads_backbone change the tilt branch: give tilt_branch too")
     if head not in ("heights", "slopes"):
         raise ValueError(f"head {head!r}: expected heights or slopes")
     if head == "slopes":
@@ -296,7 +326,9 @@ def build(name, head="heights", tilt_branch=False, tilt_roughness=False, **kw):
     else:
         raise ValueError(name)
     G = SlopeIntegratingGenerator(G) if head == "slopes" else G
-    return RegionalTiltGenerator(G, roughness=tilt_roughness) if tilt_branch else G
+    if not tilt_branch:
+        return G
+    return RegionalTiltGenerator(G, roughness=tilt_roughness, reads_backbone=tilt_reads_backbone)
 
 
 def n_params(m):

@@ -185,6 +185,9 @@ def parse_args(argv):
     ap.add_argument("--tilt-roughness", action="store_true",
                     help="with --tilt-branch: add its roughness correction (rough ground under a high sun is darker "
                          "than flat ground, not tilted); fine-tuned from a branch checkpoint it starts at zero")
+    ap.add_argument("--tilt-reads-backbone", action="store_true",
+                    help="with --tilt-branch: the branch also reads the backbone's own plane and may keep, weaken or "
+                         "replace it; fine-tuned from a branch checkpoint it starts at zero")
     ap.add_argument("--freeze-backbone", action="store_true",
                     help="with --tilt-branch: train the branch alone, the backbone's weights kept as they are")
     ap.add_argument("--onnx-backbone", action="store_true",
@@ -246,11 +249,12 @@ def main(argv=None):
         print(line, flush=True)
         logf.write(line + "\n")
 
-    if args.tilt_roughness and not args.tilt_branch:
-        raise SystemExit("--tilt-roughness corrects the tilt branch: give --tilt-branch too")
+    if (args.tilt_roughness or args.tilt_reads_backbone) and not args.tilt_branch:
+        raise SystemExit("--tilt-roughness and --tilt-reads-backbone change the tilt branch: give --tilt-branch too")
     branch = {}
     if args.tilt_branch:
-        branch = dict(tilt_branch=True, **(dict(tilt_roughness=True) if args.tilt_roughness else {}))
+        branch = dict(tilt_branch=True, **(dict(tilt_roughness=True) if args.tilt_roughness else {}),
+                      **(dict(tilt_reads_backbone=True) if args.tilt_reads_backbone else {}))
     net = dict(NET_CONFIGS[args.model], head=args.head, **branch)
     model = N.build(args.model, **net).to(device).to(memory_format=torch.channels_last)
     if args.freeze_backbone:  # no gradient through the backbone: a step costs its forward pass alone
@@ -282,10 +286,11 @@ def main(argv=None):
             if head != args.head:
                 raise SystemExit(f"{args.resume} has a {head} head: resume it with --head {head} "
                                  "(or --finetune to change the head)")
-            if (N.has_tilt_branch(ck["config"]["net"]), N.has_tilt_roughness(ck["config"]["net"])) != (
-                    args.tilt_branch, args.tilt_roughness):
-                raise SystemExit(f"{args.resume}: resume it with --tilt-branch (and --tilt-roughness) as it was "
-                                 "trained (or --finetune to add the branch)")
+            trained = ck["config"]["net"]
+            if (N.has_tilt_branch(trained), N.has_tilt_roughness(trained), N.has_tilt_reads_backbone(trained)) != (
+                    args.tilt_branch, args.tilt_roughness, args.tilt_reads_backbone):
+                raise SystemExit(f"{args.resume}: resume it with --tilt-branch (and --tilt-roughness, "
+                                 "--tilt-reads-backbone) as it was trained (or --finetune to add the branch)")
             model.load_state_dict(ck["model"])
         else:
             state = ck["model"]
