@@ -57,7 +57,7 @@ def test_finetune_starts_a_new_phase_that_keeps_the_history(tmp_path):
     assert config["phase_start"]["step"] == 2 and config["crop"] == 256
     assert config["phase_start"]["before"] == dict(batch=1, crop=128, lr=1e-3, hardware=first["config"]["hardware"],
                                                    head="heights", losses=train.LOSS_WEIGHTS,
-                                                   albedo_contrast=0.15, tilt_max=0.0)
+                                                   albedo_contrast=0.15, tilt_max=0.0, tilt_direction="any")
     from training.export import describe_phases
     described = describe_phases(second)
     assert described.startswith("2 steps, ") and "batch 1 x 128px" in described
