@@ -326,8 +326,8 @@ def test_the_branch_reading_the_backbones_plane_starts_as_before_and_can_cancel_
         assert torch.allclose(reading(x), plain(x), atol=1e-5)  # zero-initialised: exactly the branch before
         backbone = reading.backbone(image)
         drawn = N.masked_plane_slopes(backbone, torch.ones_like(backbone))[0]
-        centred = (cols - cols.mean(), rows[:, 0] - rows.mean())
-        assert torch.allclose(N.plane_slopes(backbone, centred[0][0], centred[1])[0], drawn, atol=1e-4)
+        centred_cols, centred_rows = cols[0] - cols.mean(), rows[:, 0] - rows.mean()
+        assert torch.allclose(N.plane_slopes(backbone, centred_cols, centred_rows)[0], drawn, atol=1e-4)
         scale = N.RegionalTiltGenerator.PLANE_READ_SCALE
         reading.backbone_plane.weight[0, 0] = reading.backbone_plane.weight[1, 1] = -1.0 / scale
         out = reading(x)

@@ -251,10 +251,11 @@ def main(argv=None):
 
     if (args.tilt_roughness or args.tilt_reads_backbone) and not args.tilt_branch:
         raise SystemExit("--tilt-roughness and --tilt-reads-backbone change the tilt branch: give --tilt-branch too")
-    branch = {}
-    if args.tilt_branch:
-        branch = dict(tilt_branch=True, **(dict(tilt_roughness=True) if args.tilt_roughness else {}),
-                      **(dict(tilt_reads_backbone=True) if args.tilt_reads_backbone else {}))
+    branch = {}  # only the options given: a plain run's config stays as before there were any
+    for key, given in (("tilt_branch", args.tilt_branch), ("tilt_roughness", args.tilt_roughness),
+                       ("tilt_reads_backbone", args.tilt_reads_backbone)):
+        if given:
+            branch[key] = True
     net = dict(NET_CONFIGS[args.model], head=args.head, **branch)
     model = N.build(args.model, **net).to(device).to(memory_format=torch.channels_last)
     if args.freeze_backbone:  # no gradient through the backbone: a step costs its forward pass alone
