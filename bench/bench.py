@@ -84,13 +84,14 @@ def case_compare(model_path, raster, threads, repeats, device="cpu", scales="sin
 
 def network_input(raster, model_path):
     """The 1024² bench raster as the network sees it (8-bit v/127.5 − 1), batch of one; beside it, for a
-    model that takes flat ground's grey level, that level (mid-grey), as the engine feeds it."""
+    model that takes flat ground's grey level, that level (mid-grey), and for one that takes the sun's
+    elevation, 45°, as the engine feeds them."""
     import numpy as np
     from osgeo import gdal
     from dtm_estimator.engine import read_model_card
-    from dtm_estimator.engine.flat_grey import model_input
+    from dtm_estimator.engine.flat_grey import model_input, sun_elevation_level
     image = (gdal.Open(raster).ReadAsArray().astype(np.float32) / 127.5 - 1.0)[np.newaxis, np.newaxis]
-    return model_input(read_model_card(model_path), image, 0.0)
+    return model_input(read_model_card(model_path), image, 0.0, sun_elevation_level(45.0))
 
 
 def case_variant(model_path, raster, variant, repeats):

@@ -19,7 +19,7 @@ import uuid
 from .bands import SingleBandSource
 from .errors import EngineError
 from .executors import import_distributed, infer_window, parse_scheduler
-from .flat_grey import flat_level
+from .flat_grey import flat_level, sun_level
 from .pipeline import TilePredictor
 from .raster_io import open_input
 from .runtime import open_model
@@ -67,8 +67,9 @@ class WindowTask:
         source = self.source(model.card.input_range)
         values, valid = source.read(x0, y0, self.tile_w, self.tile_h)
         source.release_cache()
-        level = flat_level(model.card, source, self.options.flat_grey)  # the client resolved flat_grey
-        return infer_window(TilePredictor(model, self.options, self.heights, level), values, valid)
+        level = flat_level(model.card, source, self.options.flat_grey)  # the client resolved both
+        return infer_window(TilePredictor(model, self.options, self.heights, level,
+                                          sun_level(model.card, self.options.sun_elevation)), values, valid)
 
     def prepare(self):
         """Run on every worker before the first window: open the model and the input once, or say why not."""

@@ -7,7 +7,7 @@ import numpy as np
 from .bands import SingleBandSource
 from .errors import Cancelled, EngineError
 from .executors import check_scheduler, open_executor
-from .flat_grey import flat_level, model_input, resolve_flat_grey
+from .flat_grey import flat_level, model_input, resolve_flat_grey, resolve_sun_elevation, sun_level
 from .heights import check_height_options, plan_heights
 from .multiscale import SCALE_MODES, infer_in_pieces, unzoom_heights, zoom_values, zooms_for
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
@@ -41,6 +41,7 @@ class EstimateOptions:
     scheduler: str = None            # Dask scheduler address or local:N for tile mode; None: this process
     scales: str = "multi"            # multi: ½×, 1×, 2× averaged (pixel-unit models); single: 1× (multiscale.py)
     flat_grey: float = None          # grey level of flat ground, raster units, for models that take it (flat_grey.py)
+    sun_elevation: float = None      # degrees above the horizon, for models that take it with flat_grey (flat_grey.py)
 
 
 @dataclass
@@ -57,12 +58,13 @@ class TilePredictor:
     """Runs the model on one filled window at each zoom (multiscale.py): turn to the canonical sun,
     mirror-pad, infer, undo; the zooms' heights averaged, then rescaled by the heights plan."""
 
-    def __init__(self, model, options, heights, flat_level=None):
+    def __init__(self, model, options, heights, flat_level=None, sun_level=None):
         """flat_level: flat ground's grey level in the model's input range, for a model that takes it
-        (fed as a constant second channel beside every window; flat_grey.py)."""
+        (fed as a constant second channel beside every window; flat_grey.py); sun_level: the sun's elevation
+        as a third such channel, for a model that takes it."""
         self.model = model
         self.card = model.card
-        self.flat_level = flat_level
+        self.flat_level, self.sun_level = flat_level, sun_level
         self.turn = clockwise_turn(options.sun_azimuth, self.card.sun_azimuth_deg)
         self.zooms, self.scales_line = zooms_for(options.scales, self.card)
         self.gain, self.offset = heights.tile_gain, heights.tile_offset
@@ -98,7 +100,7 @@ class TilePredictor:
         height = max(size, round_up(values.shape[0], multiple))
         width = max(size, round_up(values.shape[1], multiple))
         padded, (top, left) = mirror_pad(values, height, width)
-        batch = model_input(self.card, padded[np.newaxis, np.newaxis], self.flat_level)
+        batch = model_input(self.card, padded[np.newaxis, np.newaxis], self.flat_level, self.sun_level)
         output = self.model.run(np.ascontiguousarray(batch, dtype=np.float32))[0, 0]
         return output[top:top + values.shape[0], left:left + values.shape[1]]
 
@@ -256,8 +258,9 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     fit, plan = plan_windows(card, width, height, options)
     # fit mode shows the model pixels max(width, height) / input_size times the input's
     heights = plan_heights(card, options, ds, max(width, height) / card.input_size if fit else 1.0, log)
-    options = resolve_flat_grey(card, options, log)
-    predictor = TilePredictor(model, options, heights, flat_level(card, source, options.flat_grey))
+    options = resolve_sun_elevation(card, resolve_flat_grey(card, options, log), log)
+    predictor = TilePredictor(model, options, heights, flat_level(card, source, options.flat_grey),
+                              sun_level(card, options.sun_elevation))
     log(predictor.scales_line)
     light = card.sun_azimuth_deg if options.sun_azimuth is None else options.sun_azimuth
     log(unseen_slope_line(light, options.heights))
@@ -286,6 +289,7 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
             "DTM_ELEVATION_RANGE": f"{options.elevation_min:g},{options.elevation_max:g}",
             "DTM_SCALES": ",".join(f"{z:g}" for z in predictor.zooms),
             "DTM_FLAT_GREY": "" if options.flat_grey is None else f"{options.flat_grey:g}",
+            "DTM_SUN_ELEVATION": "" if options.sun_elevation is None else f"{options.sun_elevation:g}",
             **height_metadata,
         })
     except BaseException:

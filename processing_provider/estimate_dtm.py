@@ -80,6 +80,13 @@ at 45°, 221 at 60°. Do not guess it: a wrong level tilts the whole DTM (on the
 took r against MOLA from 0.70 to -0.05). Leave empty when it is not known (most real images): the model then draws no regional plane from
 brightness and runs as it did before it could (the shipped models: Pix2PixCC 2.0.0, MRFED 2.2.0). Both shipped models take
 it; other models ignore it (the log says so).</dd>
+<dt><b>Sun elevation</b> (SUN_ELEVATION, optional)</dt>
+<dd>For models whose card says <i>sun_elevation_input</i>, used together with FLAT_GREY: the sun's elevation above
+the horizon in degrees, 90° minus the incidence angle an orbital image's label states (ISIS INCIDENCE_ANGLE).
+A window's brightness against flat ground gives its slope towards the sun only with it (a slope g brightens
+a facet by cot(elevation) × g), and the image's contrast gives the relief's amplitude only with it. Leave empty
+when it is not known: the model then runs as it does without it. Without FLAT_GREY it is not used (the log
+says so).</dd>
 <dt><b>Large rasters</b> (LARGE_RASTER)</dt>
 <dd><i>tile</i> (default): native resolution; a raster up to about 1536 px a side runs as one window,
 larger ones as overlapping model-sized tiles cross-faded into one seamless DTM; <i>fit</i>: like JMARS, the whole image is scaled down to the model size, inferred
@@ -162,6 +169,7 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
     DEVICE = "DEVICE"
     SUN_AZIMUTH = "SUN_AZIMUTH"
     FLAT_GREY = "FLAT_GREY"
+    SUN_ELEVATION = "SUN_ELEVATION"
     LARGE_RASTER = "LARGE_RASTER"
     SCALES = "SCALES"
     HEIGHTS = "HEIGHTS"
@@ -230,6 +238,10 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.FLAT_GREY, tr("Flat ground's grey level in the image (hillshade: 1 + 254·sin(sun elevation); "
                                "empty: unknown)"), type=QgsProcessingParameterNumber.Double, optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.SUN_ELEVATION, tr("Sun elevation above the horizon in degrees (90 − incidence angle; used with "
+                                   "the flat grey level; empty: unknown)"),
+            type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=90.0))
         self.addParameter(QgsProcessingParameterEnum(
             self.LARGE_RASTER, tr("Large rasters (tile: native resolution; fit: scale to the model size)"),
             options=list(LARGE_RASTER_MODES), defaultValue="tile", usesStaticStrings=True))
@@ -332,6 +344,9 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
             self.parameterAsDouble(parameters, self.SUN_AZIMUTH, context)
         flat = parameters.get(self.FLAT_GREY)
         flat_grey = None if flat is None or flat == "" else self.parameterAsDouble(parameters, self.FLAT_GREY, context)
+        elevation = parameters.get(self.SUN_ELEVATION)
+        sun_elevation = None if elevation is None or elevation == "" else \
+            self.parameterAsDouble(parameters, self.SUN_ELEVATION, context)
         band = self.parameterAsInt(parameters, self.BAND, context)
         return EstimateOptions(
             model_path=model_path,
@@ -339,6 +354,7 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
             sun_azimuth=sun_azimuth,
             flat_grey=flat_grey,
+            sun_elevation=sun_elevation,
             large_raster=self.parameterAsEnumString(parameters, self.LARGE_RASTER, context) or "tile",
             heights=self.parameterAsEnumString(parameters, self.HEIGHTS, context) or "range",
             scales=self.parameterAsEnumString(parameters, self.SCALES, context) or "multi",

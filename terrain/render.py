@@ -237,7 +237,7 @@ def random_plane(rng, shape, slope_max, direction=DEFAULT_TILT_DIRECTION):
 
 def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_share=0.4,
                 scale_range=DEFAULT_SCALE_RANGE, albedo_contrast=DEFAULT_ALBEDO_CONTRAST, tilt_max=DEFAULT_TILT_MAX,
-                with_flat=False, tries=20, tilt_direction=DEFAULT_TILT_DIRECTION):
+                with_flat=False, tries=20, tilt_direction=DEFAULT_TILT_DIRECTION, with_sun_elevation=False):
     """One training pair from a real DEM: (image uint8, target float32 pixel units, mask float32).
 
     The view is resampled to a random ground pixel (`scale_range`, log-uniform: 0.75–8× the DEM's by default;
@@ -250,6 +250,7 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
     in any direction, or with `tilt_direction` "sun" along the light's line only (random_plane).
     Target: height / pixel size, mean 0. `with_flat`: a fourth item, the grey level of flat ground in the
     image (what a known sun elevation and photometry tell), against which a tilted window is brighter or darker.
+    `with_sun_elevation` (with `with_flat`): a fifth item, the sun's elevation in degrees.
     """
     dem = source.dem
     extent = min(dem.heights.shape[0] * dem.dy, dem.heights.shape[1] * dem.dx)
@@ -295,4 +296,6 @@ def random_view(source, rng, size, min_valid=0.9, small_window=0.3, gdaldem_shar
         mask = np.zeros((size, size), np.float32)
         mask[top:top + window[0], left:left + window[1]] = valid
     view = image, target.astype(np.float32), mask.astype(np.float32)
+    if with_sun_elevation:
+        return view + (flat, elevation)
     return view + (flat,) if with_flat else view

@@ -97,3 +97,24 @@ def brightness_above_flat(path, card=FLAT_GREY_CARD):
              numpy_helper.from_array(np.array(1.0, np.float32), "one")]
     onnx.save(_model(nodes, [_io("image", 2)], [_io("elevation")], inits, card), path)
     return path
+
+
+SUN_ELEVATION_CARD = {**FLAT_GREY_CARD, "name": "Test brightness above flat ground by sun", "sun_elevation_input": "true"}
+
+
+def brightness_above_flat_by_sun(path, card=SUN_ELEVATION_CARD):
+    """Three input channels, the image, flat ground's grey level and the sun's elevation (level e/45° − 1):
+    elevation = (image − flat)·(level + 2)/2 − 1, so a Byte value v over a flat grey level f maps to 4 (v − f) m
+    on the tests' 0…1020 range under a 45° sun and to 3 (v − f) m under a 22.5° one."""
+    nodes = [helper.make_node("Split", ["image", "thirds"], ["grey", "flat", "sun"], axis=1),
+             helper.make_node("Sub", ["grey", "flat"], ["above"]),
+             helper.make_node("Add", ["sun", "two"], ["factor"]),
+             helper.make_node("Mul", ["above", "factor"], ["scaled"]),
+             helper.make_node("Mul", ["scaled", "half"], ["halved"]),
+             helper.make_node("Sub", ["halved", "one"], ["elevation"])]
+    inits = [numpy_helper.from_array(np.array([1, 1, 1], np.int64), "thirds"),
+             numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+             numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+             numpy_helper.from_array(np.array(1.0, np.float32), "one")]
+    onnx.save(_model(nodes, [_io("image", 3)], [_io("elevation")], inits, card), path)
+    return path

@@ -304,6 +304,45 @@ def test_a_model_that_takes_flat_grounds_grey_level_gets_it_beside_every_window(
             str(tmp_path / "plain.onnx"), card=onnx_fixtures.CARD)))
 
 
+def test_a_model_that_takes_the_sun_elevation_gets_it_as_a_third_channel(tmp_path):
+    model = onnx_fixtures.brightness_above_flat_by_sun(str(tmp_path / "sun.onnx"))
+    image = byte_image(120, 200, seed=4) // 2 + 100  # 100…227
+    source = write_raster(str(tmp_path / "in.tif"), image)
+    lines = []
+    estimate_dtm(source, str(tmp_path / "low.tif"), EstimateOptions(model, flat_grey=60.0, sun_elevation=22.5,
+                                                                   elevation_max=ELEVATION_MAX), log=lines.append)
+    values, _, ds = read(str(tmp_path / "low.tif"))
+    np.testing.assert_allclose(values, 3.0 * (image - 60.0), atol=1e-3)  # level −0.5 beside every window
+    assert ds.GetMetadataItem("DTM_SUN_ELEVATION") == "22.5"
+    assert any("Sun elevation 22.5° (SUN_ELEVATION)" in line for line in lines)
+    from dtm_estimator.engine.flat_grey import UNKNOWN_SUN_LEVEL, input_channels, sun_level
+    from dtm_estimator.engine.runtime import read_model_card
+    card = read_model_card(model)
+    assert input_channels(card) == 3
+    assert sun_level(card, None) == UNKNOWN_SUN_LEVEL and sun_level(card, 45.0) == pytest.approx(0.0)
+    lines.clear()  # without FLAT_GREY the elevation is of no use to the model: the log says it is not used
+    estimate_dtm(source, str(tmp_path / "no_flat.tif"), EstimateOptions(model, sun_elevation=30.0,
+                                                                       elevation_max=ELEVATION_MAX), log=lines.append)
+    assert any("SUN_ELEVATION 30° ignored" in line and "FLAT_GREY" in line for line in lines)
+    assert not gdal.Open(str(tmp_path / "no_flat.tif")).GetMetadataItem("DTM_SUN_ELEVATION")
+    for wrong in (0.0, 90.0, -5.0, float("nan")):
+        with pytest.raises(EngineError, match="SUN_ELEVATION must be"):
+            estimate_dtm(source, str(tmp_path / "x.tif"), EstimateOptions(model, flat_grey=60.0, sun_elevation=wrong))
+
+
+def test_a_model_without_the_sun_elevation_input_ignores_it_and_says_so(tmp_path):
+    model = onnx_fixtures.brightness_above_flat(str(tmp_path / "flat.onnx"))
+    image = byte_image(60, 80) // 2 + 100
+    source = write_raster(str(tmp_path / "in.tif"), image)
+    lines = []
+    estimate_dtm(source, str(tmp_path / "out.tif"), EstimateOptions(model, flat_grey=60.0, sun_elevation=30.0,
+                                                                   elevation_max=ELEVATION_MAX), log=lines.append)
+    assert any("SUN_ELEVATION 30° ignored" in line and "does not take" in line for line in lines)
+    values, _, ds = read(str(tmp_path / "out.tif"))
+    np.testing.assert_allclose(values, 4.0 * (image - 60.0), atol=1e-3)
+    assert not ds.GetMetadataItem("DTM_SUN_ELEVATION")
+
+
 def test_a_model_without_the_flat_grey_input_ignores_it_and_says_so(tmp_path, identity_model):
     lines = []
     source = write_raster(str(tmp_path / "in.tif"), byte_image(60, 80))

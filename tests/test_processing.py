@@ -182,6 +182,19 @@ def test_sun_azimuth_and_cpu_device(processing, identity_model, tmp_path):
     assert gdal.Open(out).GetMetadataItem("DTM_SUN_AZIMUTH") == "90"
 
 
+def test_flat_grey_and_sun_elevation_reach_the_model(processing, tmp_path):
+    import onnx_fixtures
+    model = onnx_fixtures.brightness_above_flat_by_sun(str(tmp_path / "sun.onnx"))
+    image = byte_image(90, 120, seed=5) // 2 + 100
+    src = write_raster(str(tmp_path / "in.tif"), image)
+    out = str(tmp_path / "dtm.tif")
+    run(processing, INPUT=src, MODEL_FILE=model, FLAT_GREY=60.0, SUN_ELEVATION=22.5, ELEVATION_MAX=1020.0,
+        OUTPUT=out)
+    assert_values(out, 3.0 * (image - 60.0), atol=1e-3)  # the fixture's output under a 22.5° sun
+    metadata = gdal.Open(out).GetMetadata()
+    assert metadata["DTM_FLAT_GREY"] == "60" and metadata["DTM_SUN_ELEVATION"] == "22.5"
+
+
 def test_gpu_device_fails_cleanly_without_gpu(processing, identity_model, tmp_path):
     from dtm_estimator.engine import working_providers
     from dtm_estimator.engine.runtime import GPU_PROVIDERS
@@ -394,8 +407,8 @@ def test_parameter_contract(qgis_app):
     alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
     assert alg.displayName() == "Estimate DTM"
     names = [p.name() for p in alg.parameterDefinitions()]
-    assert names == ["INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "FLAT_GREY", "LARGE_RASTER",
-                     "SCALES", "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "DASK_SCHEDULER", "OUTPUT"]
+    assert names == ["INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "FLAT_GREY", "SUN_ELEVATION",
+                     "LARGE_RASTER", "SCALES", "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "DASK_SCHEDULER", "OUTPUT"]
     from dtm_estimator import settings
     # MODEL's default is the user's (settings dialog, kept in QgsSettings across runs), else DEFAULT_MODEL
     enums = {"MODEL": (["pix2pixcc", "mrfed"], settings.default_model()), "DEVICE": (["auto", "cpu", "gpu"], "auto"),
@@ -406,7 +419,7 @@ def test_parameter_contract(qgis_app):
         assert isinstance(parameter, QgsProcessingParameterEnum)
         assert parameter.usesStaticStrings() and parameter.options() == options
         assert parameter.defaultValue() == default
-    for name in ("BAND", "MODEL_FILE", "SUN_AZIMUTH", "FLAT_GREY", "REFERENCE_DEM"):
+    for name in ("BAND", "MODEL_FILE", "SUN_AZIMUTH", "FLAT_GREY", "SUN_ELEVATION", "REFERENCE_DEM"):
         assert alg.parameterDefinition(name).flags() & alg.parameterDefinition(name).FlagOptional
     assert alg.parameterDefinition("BAND").parentLayerParameterName() == "INPUT"
     assert alg.parameterDefinition("ELEVATION_MIN").defaultValue() == 0

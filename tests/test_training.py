@@ -403,13 +403,19 @@ def test_a_tilt_branch_finetunes_from_a_plain_checkpoint_as_it_was_and_exports_a
     assert any("grey level: 128 (FLAT_GREY)" in line for line in lines)
 
 
-def test_a_frozen_backbone_run_by_onnxruntime_scores_as_pytorch_and_only_the_branch_learns(tmp_path):
+def one_thread_base(tmp_path):
+    """The tiny runs' common arguments (one thread) and a one-step MRFED checkpoint to fine-tune from."""
     from training import train
     common = ["--model", "mrfed", "--crop", "128", "--batch", "2", "--workers", "0", "--n-heldout", "2",
               "--corpus-cache", tiny_corpus(str(tmp_path / "train.npz"), 0),
               "--heldout-cache", tiny_corpus(str(tmp_path / "h.npz"), 1), "--minutes", "5", "--threads", "1"]
     train.main(common + ["--out", str(tmp_path / "base"), "--max-steps", "1"])
-    base = str(tmp_path / "base" / "last.pt")
+    return common, str(tmp_path / "base" / "last.pt")
+
+
+def test_a_frozen_backbone_run_by_onnxruntime_scores_as_pytorch_and_only_the_branch_learns(tmp_path):
+    from training import train
+    common, base = one_thread_base(tmp_path)
     branch = ["--finetune", base, "--tilt-branch", "--tilt-roughness", "--freeze-backbone", "--max-steps", "3"]
     with pytest.raises(SystemExit, match="--freeze-backbone"):
         train.main(common + ["--out", str(tmp_path / "no"), "--finetune", base, "--tilt-branch", "--onnx-backbone"])
@@ -427,3 +433,78 @@ def test_a_frozen_backbone_run_by_onnxruntime_scores_as_pytorch_and_only_the_bra
             assert torch.equal(value, before[name[len("backbone."):]]), name
     assert float(after["model"]["roughness.0.weight"].abs().sum()) > 0 and float(
         after["model"]["slopes.weight"].abs().sum()) > 0  # the slopes started at zero and have learned
+
+
+def test_the_sun_elevations_path_starts_as_the_branch_is_off_where_unknown_and_scales_the_relief():
+    """Given the sun's elevation (a third channel) the branch may change its plane and the backbone's gain;
+    it starts at zero, so the model is the one without it, and an unknown elevation switches it off."""
+    from training import data, networks as N
+    from terrain.engine_parts import grey_levels
+    torch.manual_seed(0)
+    small = dict(n_gf=8, n_downsample=3, n_residual=1, max_ch=32)
+    plain = N.build("pix2pixcc", tilt_branch=True, tilt_roughness=True, **small).eval()
+    sunny = N.build("pix2pixcc", tilt_branch=True, tilt_roughness=True, sun_elevation=True, **small).eval()
+    assert N.has_sun_elevation(dict(tilt_branch=True, sun_elevation=True)) and sunny.in_channels == 3
+    missing, unexpected = sunny.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["sun.0.bias", "sun.0.weight", "sun.2.bias", "sun.2.weight"] and not unexpected
+    image = 0.1 * torch.randn(1, 1, 96, 128)
+    two = torch.cat([image, torch.full_like(image, 0.4)], 1)
+    known = torch.cat([two, torch.full_like(image, grey_levels.sun_elevation_level(30.0))], 1)
+    unknown = torch.cat([two, torch.full_like(image, grey_levels.UNKNOWN_SUN_LEVEL)], 1)
+    assert float(N.sun_tangent(known)[0]) == pytest.approx(np.tan(np.radians(30.0)), rel=1e-5)
+    with torch.no_grad():
+        plain.slopes.weight.normal_(0, 0.05)
+        sunny.slopes.weight.copy_(plain.slopes.weight)
+        assert torch.allclose(sunny(known), plain(two), atol=1e-5)  # zero-initialised
+        log_gain = 2.0 * np.arctanh(np.log(2.0) / 2.0)  # held to ±2 by 2·tanh(·/2)
+        sunny.sun[-1].bias.copy_(torch.tensor([0.0, 0.0, log_gain]))  # gain ×2, no change of plane
+        backbone = sunny.backbone(image)
+        assert torch.allclose(sunny(known) - plain(two), backbone, atol=1e-4)
+        assert torch.allclose(sunny(unknown), plain(two), atol=1e-5)  # unknown elevation: off
+        no_flat = torch.cat([image, torch.full_like(image, N.UNKNOWN_FLAT_LEVEL), known[:, 2:]], 1)
+        assert torch.allclose(sunny(no_flat), backbone, atol=1e-5)  # nor without a flat grey level
+    views = [(np.full((8, 8), 100, np.uint8), np.zeros((8, 8), np.float32), np.ones((8, 8), np.float32), 128.0,
+              elevation) for elevation in (30.0, 60.0)]
+    x, _, _ = data.to_tensors(views)
+    assert x.shape == (2, 3, 8, 8)
+    assert x[:, 2, 0, 0].tolist() == pytest.approx([grey_levels.sun_elevation_level(30.0),
+                                                     grey_levels.sun_elevation_level(60.0)])
+    with pytest.raises(ValueError, match="tilt_branch"):
+        N.build("pix2pixcc", sun_elevation=True, **small)
+
+
+def test_the_sun_elevations_path_trains_alone_and_exports_a_three_channel_model_the_engine_feeds(tmp_path):
+    from training import export, train
+    common, base = one_thread_base(tmp_path)
+    branch = str(tmp_path / "branch" / "last.pt")
+    train.main(common + ["--out", str(tmp_path / "branch"), "--max-steps", "2", "--finetune", base,
+                         "--tilt-branch", "--tilt-roughness", "--freeze-backbone"])
+    with pytest.raises(SystemExit, match="--freeze-tilt"):
+        train.main(common + ["--out", str(tmp_path / "no"), "--finetune", branch, "--tilt-branch", "--freeze-tilt"])
+    sun = ["--finetune", branch, "--tilt-branch", "--tilt-roughness", "--sun-elevation", "--freeze-backbone",
+           "--freeze-tilt", "--max-steps", "4"]
+    train.main(common + sun + ["--out", str(tmp_path / "sun")])
+    fresh = (tmp_path / "sun" / "train.log").read_text().split("fresh")[1].split("\n")[0]
+    assert "sun.2.weight" in fresh and "slopes" not in fresh and "roughness" not in fresh
+    before = torch.load(branch, weights_only=False)["model"]
+    after = torch.load(str(tmp_path / "sun" / "last.pt"), weights_only=False)
+    assert after["config"]["net"]["sun_elevation"] is True and after["config"]["frozen_tilt"] is True
+    for name, value in after["model"].items():  # everything but the elevation's path as it was
+        if not name.startswith("sun."):
+            assert torch.equal(value, before[name]), name
+    assert float(after["model"]["sun.2.weight"].abs().sum()) > 0
+    with pytest.raises(SystemExit, match="--sun-elevation"):
+        train.main(common + ["--out", str(tmp_path / "sun"), "--max-steps", "5", "--resume",
+                             str(tmp_path / "sun" / "last.pt"), "--tilt-branch", "--tilt-roughness"])
+    model = str(tmp_path / "sun.onnx")
+    export.main(["--checkpoint", str(tmp_path / "sun" / "last.pt"), "--out", model, "--calibration-views", "2",
+                 "--corpus-cache", str(tmp_path / "train.npz")])
+    card = read_model_card(model)
+    assert card.extra["sun_elevation_input"] == "true" and "sun's elevation" in card.extra["amplitude_calibration"]
+    assert "sun elevation's path trained alone" in card.extra["training"]
+    image = write_raster(str(tmp_path / "in.tif"), byte_image(200, 300, seed=2), wkt=utm_wkt())
+    lines = []
+    estimate_dtm(image, str(tmp_path / "dtm.tif"), EstimateOptions(model, device="cpu", heights="pixel_size",
+                                                                   flat_grey=128.0, sun_elevation=40.0),
+                 log=lines.append)
+    assert any("Sun elevation 40° (SUN_ELEVATION)" in line for line in lines)

@@ -2,7 +2,8 @@
 
 Images are normalised as the engine feeds 8-bit rasters (v/127.5 − 1); targets are heights in pixel
 units with the mean removed; masks are 1 where the truth is valid. Views drawn `with_flat` carry a second,
-constant image channel: the grey level of flat ground in that image, normalised alike.
+constant image channel: the grey level of flat ground in that image, normalised alike; views drawn
+`with_sun_elevation` a third, the sun's elevation as the engine feeds it (engine/grey_levels.py).
 """
 import math
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 
 from terrain import corpus
+from terrain.engine_parts import grey_levels
 from terrain.render import ViewSource, random_view
 
 
@@ -23,10 +25,15 @@ def normalise_grey(values):
 
 
 def to_tensors(views):
-    images, targets, masks, *flats = zip(*views)
+    images, targets, masks, *extra = zip(*views)
     image = torch.from_numpy(normalise_grey(np.stack(images)))[:, None]
-    if flats:  # one grey level per view, as a constant channel beside the image
-        image = torch.cat([image, torch.from_numpy(normalise_grey(flats[0]))[:, None, None, None].expand_as(image)], 1)
+    channels = [image]
+    if extra:  # one grey level per view, as a constant channel beside the image
+        channels.append(torch.from_numpy(normalise_grey(extra[0]))[:, None, None, None].expand_as(image))
+    if len(extra) > 1:  # and the sun's elevation alike
+        levels = np.array([grey_levels.sun_elevation_level(e) for e in extra[1]], np.float32)
+        channels.append(torch.from_numpy(levels)[:, None, None, None].expand_as(image))
+    image = torch.cat(channels, 1)
     return image, torch.from_numpy(np.stack(targets))[:, None], torch.from_numpy(np.stack(masks))[:, None]
 
 
@@ -59,13 +66,15 @@ def loader(dems, size, batch, workers, seed, **view_options):
                                        prefetch_factor=4 if workers > 0 else None, pin_memory=torch.cuda.is_available())
 
 
-def heldout_views(dems, size, count, seed=12345, with_flat=False):
-    """A fixed set of views of the held-out sites (same seed, same views; `with_flat` adds the channel only)."""
+def heldout_views(dems, size, count, seed=12345, with_flat=False, with_sun_elevation=False):
+    """A fixed set of views of the held-out sites (same seed, same views; `with_flat` and `with_sun_elevation`
+    add their channels only)."""
     rng = np.random.default_rng(seed)
     sources = [ViewSource(dem) for dem in dems]
     views = []
     while len(views) < count:
-        view = random_view(sources[len(views) % len(sources)], rng, size, with_flat=with_flat)
+        view = random_view(sources[len(views) % len(sources)], rng, size, with_flat=with_flat,
+                           with_sun_elevation=with_sun_elevation)
         if view is not None:
             views.append(view)
     return to_tensors(views)

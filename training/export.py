@@ -3,7 +3,8 @@
     python -m training.export --checkpoint runs/<model>/best.pt --out models/<model>.onnx
 
 Contract (models/README.md): input `image` float32 [N,1,H,W] in [-1,1] (8-bit v/127.5-1; [N,2,H,W] for a model
-with the regional-tilt branch, its second channel flat ground's grey level alike, card key flat_grey_input), H, W multiples of
+with the regional-tilt branch, its second channel flat ground's grey level alike, card key flat_grey_input;
+[N,3,H,W] for one that also takes the sun's elevation, card key sun_elevation_input), H, W multiples of
 `input_multiple`; output `elevation` float32 [N,1,H,W]: height in pixel units (height / ground pixel
 size, offset arbitrary), declared by the card key `height_units=pixel`.
 """
@@ -28,32 +29,44 @@ NOMINAL_OUTPUT_RANGE = "-1024,1024"
 
 class SpreadCalibrated(torch.nn.Module):
     """The generator with its heights scaled by one constant, so their spread is unbiased in the median; a
-    regional-tilt model has two, with and without a known flat grey level (its plane adds spread)."""
+    regional-tilt model has two, with and without a known flat grey level (its plane adds spread), and one
+    that takes the sun's elevation a third, for a known flat grey level and elevation."""
 
-    def __init__(self, G, gain, gain_unknown_flat=None):
+    def __init__(self, G, gain, gain_unknown_flat=None, gain_known_sun=None):
         super().__init__()
         self.G, self.gain = G, float(gain)
         self.gain_unknown_flat = None if gain_unknown_flat is None else float(gain_unknown_flat)
+        self.gain_known_sun = None if gain_known_sun is None else float(gain_known_sun)
 
     def forward(self, image):
         if self.gain_unknown_flat is None:
             return self.G(image) * self.gain
         known = N.flat_level_known(image)[:, None, None, None]
-        return self.G(image) * (known * self.gain + (1 - known) * self.gain_unknown_flat)
+        gain = known * self.gain + (1 - known) * self.gain_unknown_flat
+        if self.gain_known_sun is not None:
+            sun = (N.sun_level_known(image) * N.flat_level_known(image))[:, None, None, None]
+            gain = sun * self.gain_known_sun + (1 - sun) * gain
+        return self.G(image) * gain
 
 
 CALIBRATION_VIEW_SIZE, CALIBRATION_SEED = 512, 2024  # the training views spread_gain calibrates on
 
 
 @torch.no_grad()
-def spread_gain(G, dems, count, size=CALIBRATION_VIEW_SIZE, seed=CALIBRATION_SEED, flat_known=True):
+def spread_gain(G, dems, count, size=CALIBRATION_VIEW_SIZE, seed=CALIBRATION_SEED, flat_known=True,
+                sun_known=False):
     """Median over `count` training views of std(truth) / std(prediction): the networks learn the shape
     of the heights better than their amplitude (a log-spread loss of weight 0.2), and a model that is
-    systematically too flat on its own training data would be too flat everywhere."""
+    systematically too flat on its own training data would be too flat everywhere. A model that takes the
+    sun's elevation is calibrated with it unknown unless `sun_known`."""
+    takes_sun = isinstance(G, N.RegionalTiltGenerator) and G.sun is not None
     images, targets, masks = data.heldout_views(dems, size, count, seed=seed,
-                                                with_flat=isinstance(G, N.RegionalTiltGenerator))
+                                                with_flat=isinstance(G, N.RegionalTiltGenerator),
+                                                with_sun_elevation=takes_sun)
+    if takes_sun and not sun_known:
+        images[:, 2:] = N.UNKNOWN_SUN_LEVEL
     if not flat_known:
-        images[:, 1:] = N.UNKNOWN_FLAT_LEVEL
+        images[:, 1:2] = N.UNKNOWN_FLAT_LEVEL
     ratios = []
     for x, t, m in zip(images, targets, masks):
         ratios.append(float(torch.exp(N.amplitude_signed_log_ratio(G(x[None]), t[None], m[None]))[0]))
@@ -75,7 +88,9 @@ def describe_network(arch, net):
                  + (", corrected for the darkening of rough ground by an MLP on the fine-scale image spread"
                     if N.has_tilt_roughness(net) else "")
                  + (", reading the backbone's own plane to keep, weaken or replace it"
-                    if N.has_tilt_reads_backbone(net) else "") + ")")
+                    if N.has_tilt_reads_backbone(net) else "")
+                 + ("; where the sun's elevation is given (a third input channel), an MLP reads with it a change "
+                    "of the plane and a gain on the backbone's heights" if N.has_sun_elevation(net) else "") + ")")
     if arch == "pix2pixcc":
         return (f"Pix2PixCC generator n_gf={net['n_gf']}, {net['n_downsample']} stride-2 levels (to 1/"
                 f"{2 ** net['n_downsample']}), {net['n_residual']} residual blocks at the bottom and "
@@ -142,7 +157,7 @@ def describe_phases(ck):
     return "; ".join(words)
 
 
-def model_card(ck, ckpt_path, G, gain, calibration_views, version, gain_unknown_flat=None):
+def model_card(ck, ckpt_path, G, gain, calibration_views, version, gain_unknown_flat=None, gain_known_sun=None):
     """The card's metadata_props for generator G trained as checkpoint `ck` records."""
     cfg = ck["config"]
     arch = cfg["model"]
@@ -162,13 +177,17 @@ def model_card(ck, ckpt_path, G, gain, calibration_views, version, gain_unknown_
         "output_range": NOMINAL_OUTPUT_RANGE,
         "height_units": "pixel",
         **({"flat_grey_input": "true"} if N.has_tilt_branch(cfg["net"]) else {}),
+        **({"sun_elevation_input": "true"} if N.has_sun_elevation(cfg["net"]) else {}),
         "output_head": describe_head(cfg["net"]),
         "sun_azimuth_deg": "270",
         "training_gsd_m": "1",
         "license": "GPL-2.0-or-later",
         "amplitude_calibration": (f"outputs x{gain:.4f}"
                                   + ("" if gain_unknown_flat is None else
-                                     f" with a flat grey level, x{gain_unknown_flat:.4f} without (no plane)")
+                                     " with a flat grey level" + (" (no sun elevation)" if gain_known_sun else "")
+                                     + ("" if gain_known_sun is None else
+                                        f", x{gain_known_sun:.4f} with a flat grey level and the sun's elevation")
+                                     + f", x{gain_unknown_flat:.4f} without (no plane)")
                                   + f": the median ratio of true to predicted height spread over "
                                   f"{calibration_views} views of the training sites (seed 2024)"),
         "training_data": (f"{len(cfg['train_sites'])} real DEMs of ../shared/training-dems (Earth, Mars, Moon; "
@@ -180,11 +199,17 @@ def model_card(ck, ckpt_path, G, gain, calibration_views, version, gain_unknown_
                           f"pixel size; held out: {', '.join(cfg['heldout_sites'])}; never any validation DEM"),
         "training": (f"{describe_phases(ck)}; "
                      f"{describe_network(arch, cfg['net'])}"
-                     f"{' (the branch trained alone in the last phase, the backbone kept)' if cfg.get('frozen_backbone') else ''}"
+                     f"{frozen_words(cfg)}"
                      f"; {describe_losses(cfg)}; command: {cfg['command']}{heldout}; "
                      f"checkpoint {os.path.basename(ckpt_path)}"),
     }
     return props
+
+
+def frozen_words(cfg):
+    if cfg.get("frozen_tilt"):
+        return " (the sun elevation's path trained alone in the last phase, the backbone and the branch kept)"
+    return " (the branch trained alone in the last phase, the backbone kept)" if cfg.get("frozen_backbone") else ""
 
 
 LOSS_NAMES = {"cc": "multi-scale CC over pooling 1-32", "pearson": "full-resolution Pearson r",
@@ -218,11 +243,13 @@ def main(argv=None):
     gain = spread_gain(G, dems, args.calibration_views)
     gain_unknown = (spread_gain(G, dems, args.calibration_views, flat_known=False)
                     if isinstance(G, N.RegionalTiltGenerator) else None)
-    props = model_card(ck, args.checkpoint, G, gain, args.calibration_views, args.version, gain_unknown)
-    W = SpreadCalibrated(G, gain, gain_unknown).eval()  # output: height in pixel units, as the contract says
+    gain_sun = (spread_gain(G, dems, args.calibration_views, sun_known=True)
+                if N.has_sun_elevation(ck["config"]["net"]) else None)
+    props = model_card(ck, args.checkpoint, G, gain, args.calibration_views, args.version, gain_unknown, gain_sun)
+    W = SpreadCalibrated(G, gain, gain_unknown, gain_sun).eval()  # output: pixel-unit heights, as the contract says
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    channels = 2 if N.has_tilt_branch(ck["config"]["net"]) else 1  # image (and flat ground's grey level)
+    channels = G.in_channels if isinstance(G, N.RegionalTiltGenerator) else 1  # image, flat grey, sun elevation
     dummy = torch.zeros(1, channels, 256, 256)
     dyn = {"image": {0: "N", 2: "H", 3: "W"}, "elevation": {0: "N", 2: "H", 3: "W"}}
     try:
@@ -252,7 +279,7 @@ def main(argv=None):
     sess = ort.InferenceSession(args.out, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (1, channels, 256, 384)).astype(np.float32)
-    x[:, 1:] = rng.uniform(-1, 1)  # the flat grey level is one value over the window
+    x[:, 1:] = rng.uniform(-1, 1, (channels - 1, 1, 1))  # flat grey level and sun elevation: one value each
     with torch.no_grad():
         ref = W(torch.from_numpy(x)).numpy()
     out = sess.run(["elevation"], {"image": x})[0]

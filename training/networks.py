@@ -13,6 +13,8 @@ heights, and a fixed layer integrates them by least squares (SlopeIntegratingGen
 wavelengths then follow from slopes seen locally, as in Pentland's and Frankot–Chellappa's global
 integration, instead of being guessed from context.
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -196,6 +198,24 @@ def flat_level_known(x):
     return (x[:, 1].mean((1, 2)) > UNKNOWN_FLAT_LEVEL / 2).to(x.dtype)
 
 
+UNKNOWN_SUN_LEVEL = grey_levels.UNKNOWN_SUN_LEVEL
+
+
+def sun_level_known(x):
+    """[N] 1.0 where the input has a sun-elevation channel holding an elevation, else 0.0."""
+    if x.shape[1] < 3:
+        return x.new_zeros(x.shape[0])
+    return (x[:, 2].mean((1, 2)) > UNKNOWN_SUN_LEVEL / 2).to(x.dtype)
+
+
+def sun_tangent(x):
+    """[N] tan(sun elevation) from the sun-elevation channel (45° where unknown), the elevation held to 5–80°:
+    to first order a slope g towards the sun brightens a facet by cot(e)·g against flat ground, so g = ΔI/I·tan e."""
+    level = x[:, 2].mean((1, 2)) if x.shape[1] >= 3 else x.new_zeros(x.shape[0])
+    elevation = torch.where(level > UNKNOWN_SUN_LEVEL / 2, (level + 1.0) * 45.0, torch.full_like(level, 45.0))
+    return torch.tan(elevation.clamp(5.0, 80.0) * (math.pi / 180.0))
+
+
 class RegionalTiltGenerator(nn.Module):
     """A generator plus a plane read from the window's absolute brightness against flat ground's.
 
@@ -217,12 +237,20 @@ class RegionalTiltGenerator(nn.Module):
     (Boulder Creek), and a branch that can only add to that plane must first cancel it. The slopes, and the
     slopes times the flat grey level (the sun's elevation), map linearly to a change of slopes; that map
     starts at zero, so it starts as the branch without it.
+
+    `sun_elevation` adds a third input channel, the sun's elevation (engine/grey_levels.py), and a path that
+    uses it where it is known (with the flat grey level): a window's brightness against flat ground gives its
+    slope towards the sun only with the elevation (ΔI / I_flat ≈ cot(e)·g), and so does the image's contrast
+    give the relief's amplitude. A small MLP sees the branch's summary, the same times tan(e), tan(e) and the
+    fine-scale spread times tan(e), and returns a change of the two slopes and a log gain on the backbone's
+    heights. Its last layer starts at zero, and without a known elevation it is switched off: the model is
+    then exactly the one without it.
     """
     # The backbone's slopes are around 0.1 pixel units a pixel and the map's weights must reach about 1 to
     # cancel them; AdamW moves a weight by about the learning rate a step, so the slopes are read ×10.
     PLANE_READ_SCALE = 10.0
 
-    def __init__(self, backbone, width=32, pool=8, roughness=False, reads_backbone=False):
+    def __init__(self, backbone, width=32, pool=8, roughness=False, reads_backbone=False, sun_elevation=False):
         super().__init__()
         self.backbone, self.multiple, self.pool = backbone, backbone.multiple, pool
         self.features = nn.Sequential(
@@ -241,6 +269,15 @@ class RegionalTiltGenerator(nn.Module):
         if reads_backbone:
             self.backbone_plane = nn.Linear(4, 2, bias=False)
             nn.init.zeros_(self.backbone_plane.weight)
+        self.sun = None
+        if sun_elevation:
+            self.sun = nn.Sequential(nn.Linear(2 * (width + 3) + 4, width), nn.ReLU(), nn.Linear(width, 3))
+            nn.init.zeros_(self.sun[-1].weight)
+            nn.init.zeros_(self.sun[-1].bias)
+
+    @property
+    def in_channels(self):
+        return 3 if self.sun is not None else 2
 
     def forward(self, x, heights=None):
         """`heights`: the backbone's output for x's image where it was computed elsewhere (a frozen backbone run
@@ -249,12 +286,12 @@ class RegionalTiltGenerator(nn.Module):
         with torch.autocast(heights.device.type, enabled=False):  # a plane over 1024 px needs float32
             x = x.float()
             image, flat = x[:, :1], x[:, 1:2]
-            summary = torch.cat([self.features(x).mean((2, 3)), image.mean((2, 3)), image.std((2, 3)),
+            summary = torch.cat([self.features(x[:, :2]).mean((2, 3)), image.mean((2, 3)), image.std((2, 3)),
                                  flat.mean((2, 3))], 1)
             slopes = self.slopes(summary)
+            fine_var = (F.avg_pool2d(image * image, self.pool) - F.avg_pool2d(image, self.pool) ** 2).mean((2, 3))
+            fine_std = (fine_var.clamp_min(0) + 1e-8).sqrt()
             if self.roughness is not None:
-                fine_var = (F.avg_pool2d(image * image, self.pool) - F.avg_pool2d(image, self.pool) ** 2).mean((2, 3))
-                fine_std = (fine_var.clamp_min(0) + 1e-8).sqrt()
                 slopes = slopes + self.roughness(torch.cat([summary, fine_std, fine_var], 1))
             height, width = x.shape[-2], x.shape[-1]
             cols = torch.arange(width, dtype=x.dtype, device=x.device) - (width - 1) / 2.0
@@ -262,6 +299,13 @@ class RegionalTiltGenerator(nn.Module):
             if self.backbone_plane is not None:
                 drawn = plane_slopes(heights, cols, rows) * self.PLANE_READ_SCALE
                 slopes = slopes + self.backbone_plane(torch.cat([drawn, drawn * flat.mean((2, 3))], 1))
+            if self.sun is not None:  # the elevation's path, off where it (or the flat grey level) is unknown
+                tan_e = sun_tangent(x)[:, None]
+                on = (sun_level_known(x) * flat_level_known(x))[:, None]
+                change = self.sun(torch.cat([summary, summary * tan_e, tan_e, fine_std * tan_e,
+                                             fine_std, (image.std((2, 3)) * tan_e)], 1)) * on
+                slopes = slopes + change[:, :2]
+                heights = heights * torch.exp(2.0 * torch.tanh(change[:, 2, None, None, None] / 2.0))
             plane = slopes[:, 0, None, None] * cols[None, None, :] + slopes[:, 1, None, None] * rows[None, :, None]
             return heights + (plane * flat_level_known(x)[:, None, None])[:, None]
 
@@ -302,17 +346,25 @@ def has_tilt_roughness(net):
     return has_tilt_branch(net) and bool(net.get("tilt_roughness", False))
 
 
+def has_sun_elevation(net):
+    """Whether a config's tilt branch takes the sun's elevation as a third input channel (RegionalTiltGenerator)."""
+    return has_tilt_branch(net) and bool(net.get("sun_elevation", False))
+
+
 def has_tilt_reads_backbone(net):
     """Whether a config's tilt branch reads the backbone's own plane (RegionalTiltGenerator)."""
     return has_tilt_branch(net) and bool(net.get("tilt_reads_backbone", False))
 
 
-def build(name, head="heights", tilt_branch=False, tilt_roughness=False, tilt_reads_backbone=False, **kw):
+def build(name, head="heights", tilt_branch=False, tilt_roughness=False, tilt_reads_backbone=False,
+          sun_elevation=False, **kw):
     """A generator by name; head "heights" predicts heights, "slopes" integrates two predicted slope fields;
     `tilt_branch` adds RegionalTiltGenerator's plane (input: image and flat grey level), `tilt_roughness`
-    its roughness correction, `tilt_reads_backbone` its reading of the backbone's own plane."""
-    if (tilt_roughness or tilt_reads_backbone) and not tilt_branch:
-        raise ValueError("tilt_roughness and tilt_reads_backbone change the tilt branch: give tilt_branch too")
+    its roughness correction, `tilt_reads_backbone` its reading of the backbone's own plane, `sun_elevation`
+    its use of the sun's elevation (a third input channel)."""
+    if (tilt_roughness or tilt_reads_backbone or sun_elevation) and not tilt_branch:
+        raise ValueError("tilt_roughness, tilt_reads_backbone and sun_elevation change the tilt branch: "
+                         "give tilt_branch too")
     if head not in ("heights", "slopes"):
         raise ValueError(f"head {head!r}: expected heights or slopes")
     if head == "slopes":
@@ -328,7 +380,8 @@ def build(name, head="heights", tilt_branch=False, tilt_roughness=False, tilt_re
     G = SlopeIntegratingGenerator(G) if head == "slopes" else G
     if not tilt_branch:
         return G
-    return RegionalTiltGenerator(G, roughness=tilt_roughness, reads_backbone=tilt_reads_backbone)
+    return RegionalTiltGenerator(G, roughness=tilt_roughness, reads_backbone=tilt_reads_backbone,
+                                 sun_elevation=sun_elevation)
 
 
 def n_params(m):

@@ -188,6 +188,13 @@ def parse_args(argv):
     ap.add_argument("--tilt-reads-backbone", action="store_true",
                     help="with --tilt-branch: the branch also reads the backbone's own plane and may keep, weaken or "
                          "replace it; fine-tuned from a branch checkpoint it starts at zero")
+    ap.add_argument("--sun-elevation", action="store_true",
+                    help="with --tilt-branch: the branch also takes the sun's elevation, a third input channel, and "
+                         "reads the regional slope and the relief's amplitude with it; fine-tuned from a branch "
+                         "checkpoint it starts at zero")
+    ap.add_argument("--freeze-tilt", action="store_true",
+                    help="with --sun-elevation and --freeze-backbone: keep the tilt branch's weights too and train "
+                         "the elevation's path alone, so the model given no elevation stays the checkpoint's")
     ap.add_argument("--freeze-backbone", action="store_true",
                     help="with --tilt-branch: train the branch alone, the backbone's weights kept as they are")
     ap.add_argument("--onnx-backbone", action="store_true",
@@ -249,11 +256,15 @@ def main(argv=None):
         print(line, flush=True)
         logf.write(line + "\n")
 
-    if (args.tilt_roughness or args.tilt_reads_backbone) and not args.tilt_branch:
-        raise SystemExit("--tilt-roughness and --tilt-reads-backbone change the tilt branch: give --tilt-branch too")
+    if (args.tilt_roughness or args.tilt_reads_backbone or args.sun_elevation) and not args.tilt_branch:
+        raise SystemExit("--tilt-roughness, --tilt-reads-backbone and --sun-elevation change the tilt branch: "
+                         "give --tilt-branch too")
+    if args.freeze_tilt and not (args.sun_elevation and args.freeze_backbone):
+        raise SystemExit("--freeze-tilt trains the sun elevation's path alone: give --sun-elevation and "
+                         "--freeze-backbone too")
     branch = {}  # only the options given: a plain run's config stays as before there were any
     for key, given in (("tilt_branch", args.tilt_branch), ("tilt_roughness", args.tilt_roughness),
-                       ("tilt_reads_backbone", args.tilt_reads_backbone)):
+                       ("tilt_reads_backbone", args.tilt_reads_backbone), ("sun_elevation", args.sun_elevation)):
         if given:
             branch[key] = True
     net = dict(NET_CONFIGS[args.model], head=args.head, **branch)
@@ -262,6 +273,9 @@ def main(argv=None):
         if not args.tilt_branch:
             raise SystemExit("--freeze-backbone trains the tilt branch alone: give --tilt-branch too")
         model.backbone.requires_grad_(False)
+    if args.freeze_tilt:  # everything but the elevation's path
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith("sun."))
     if args.onnx_backbone and not (args.freeze_backbone and device.type == "cpu"):
         raise SystemExit("--onnx-backbone runs a frozen backbone on the CPU: give --freeze-backbone, without a GPU")
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-4)
@@ -270,6 +284,7 @@ def main(argv=None):
     train_dems = data.load_dems("train", args.corpus_cache)
     heldout_dems = data.load_dems("heldout", args.heldout_cache)
     cfg = dict(model=args.model, net=net, height_units="pixel", crop=args.crop, frozen_backbone=args.freeze_backbone,
+               **({"frozen_tilt": True} if args.freeze_tilt else {}),
                batch=args.batch, flip_double=args.flip_double, lr=args.lr, seed=args.seed,
                command=command,
                hardware=hardware_string(device), train_sites=[d.name for d in train_dems],
@@ -288,10 +303,12 @@ def main(argv=None):
                 raise SystemExit(f"{args.resume} has a {head} head: resume it with --head {head} "
                                  "(or --finetune to change the head)")
             trained = ck["config"]["net"]
-            if (N.has_tilt_branch(trained), N.has_tilt_roughness(trained), N.has_tilt_reads_backbone(trained)) != (
-                    args.tilt_branch, args.tilt_roughness, args.tilt_reads_backbone):
+            if (N.has_tilt_branch(trained), N.has_tilt_roughness(trained), N.has_tilt_reads_backbone(trained),
+                    N.has_sun_elevation(trained)) != (args.tilt_branch, args.tilt_roughness,
+                                                      args.tilt_reads_backbone, args.sun_elevation):
                 raise SystemExit(f"{args.resume}: resume it with --tilt-branch (and --tilt-roughness, "
-                                 "--tilt-reads-backbone) as it was trained (or --finetune to add the branch)")
+                                 "--tilt-reads-backbone, --sun-elevation) as it was trained (or --finetune to add "
+                                 "the branch)")
             model.load_state_dict(ck["model"])
         else:
             state = ck["model"]
@@ -340,7 +357,8 @@ def main(argv=None):
         log(f"resumed from {args.resume} at step {step}, {ck['wall_s'] / 60:.1f} min done, best r {best_r:.4f}")
     log(f"start {command} device={cfg['hardware']} params={N.n_params(model)} "
         f"train sites {len(train_dems)}, held-out {cfg['heldout_sites']}")
-    heldout = data.heldout_views(heldout_dems, args.crop, args.n_heldout, with_flat=args.tilt_branch)
+    heldout = data.heldout_views(heldout_dems, args.crop, args.n_heldout, with_flat=args.tilt_branch,
+                                 with_sun_elevation=args.sun_elevation)
     run_model = model
     if args.onnx_backbone:  # after loading the weights: the export is of the backbone this run keeps frozen
         from training.onnx_backbone import OnnxBackbone
@@ -353,7 +371,7 @@ def main(argv=None):
     batches = iter(data.loader(train_dems, args.crop, args.batch, args.workers, args.seed + step,
                                scale_range=tuple(cfg["scale_range"]), albedo_contrast=cfg["albedo_contrast"],
                                tilt_max=cfg["tilt_max"], tilt_direction=cfg["tilt_direction"],
-                               with_flat=args.tilt_branch))
+                               with_flat=args.tilt_branch, with_sun_elevation=args.sun_elevation))
     budget = args.minutes * 60.0
     phase = cfg.get("phase_start", dict(wall_s=0.0, step=0))  # where the learning-rate schedule starts
 

@@ -65,12 +65,13 @@ def rmse(values, truth):
 
 def run_engine(model, image_path, work, azimuth, altitude, **heights):
     """The engine's output (NaN = nodata) and metadata for one gdaldem render, on CPU (flat ground's grey
-    level given, as the render's sun elevation fixes it, for models that take it)."""
+    level, as the render's sun elevation fixes it, and that elevation given, for models that take them)."""
     from dtm_estimator.engine import EstimateOptions, estimate_dtm
     from dtm_estimator.engine.flat_grey import hillshade_flat_grey
     out = os.path.join(work, "heights_out.tif")
     estimate_dtm(image_path, out, EstimateOptions(model, device="cpu", threads=2, sun_azimuth=azimuth,
-                                                  flat_grey=hillshade_flat_grey(altitude), **heights))
+                                                  flat_grey=hillshade_flat_grey(altitude),
+                                                  sun_elevation=altitude, **heights))
     metadata = gdal.Open(out).GetMetadata()
     values = read_prediction(out)
     os.remove(out)

@@ -87,13 +87,13 @@ class ModelRunner:
         except Exception as exc:  # reported, not fatal to the run
             self.fatal = f"{type(exc).__name__}: {exc}"
 
-    def predict(self, image_path, out_path, sun_azimuth, flat_grey=None):
+    def predict(self, image_path, out_path, sun_azimuth, flat_grey=None, sun_elevation=None):
         """Prediction array (NaN = nodata), or raises; a model that never opened raises at once."""
         if self.fatal:
             raise RuntimeError(self.fatal)
         from dtm_estimator.engine import estimate_dtm
         options = engine_options(self.card, sun_azimuth, self.threads, self.graph_optimization, self.scales,
-                                 flat_grey)
+                                 flat_grey, sun_elevation)
         self.seconds.append(estimate_dtm(image_path, out_path, options).seconds)
         try:
             return read_prediction(out_path)
@@ -111,9 +111,10 @@ def card_summary(card):
 
 
 def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth, altitude,
-                  engine_azimuth, log, keep=None, flat_grey=None):
-    """Fill case['results'] with the metrics of the baseline and of every model. `flat_grey`: flat ground's
-    grey level, known for `gdaldem hillshade` renders (as Pentland is given the sun's elevation)."""
+                  engine_azimuth, log, keep=None, flat_grey=None, sun_elevation=None):
+    """Fill case['results'] with the metrics of the baseline and of every model. `flat_grey` and
+    `sun_elevation`: flat ground's grey level and the sun's elevation, known for `gdaldem hillshade` renders
+    (as Pentland is given the sun's elevation)."""
     results = case["results"] = {}
     started = time.perf_counter()
     try:
@@ -128,7 +129,7 @@ def evaluate_case(case, image, image_path, truth, runners, work, dx, dy, azimuth
     for runner in runners:
         out_path = os.path.join(work, f"pred_{runner.name}.tif")
         try:
-            pred = runner.predict(image_path, out_path, engine_azimuth, flat_grey)
+            pred = runner.predict(image_path, out_path, engine_azimuth, flat_grey, sun_elevation)
             metres = to_metres(pred, runner.card, dx, dy)  # Pentland too is given the true pixel size
             results[runner.name] = case_metrics(metres, truth, sun_azimuth=azimuth)
             if height_units(runner.card) == "legacy":  # what the default 0–39,586 range gives as it is
@@ -207,7 +208,8 @@ def run_scenes(scenes, sun_cases, runners, work, log, figures):
             keep = {} if wanted else None
             rendered = scene.image is None  # a gdaldem render: flat ground's grey level follows from the sun
             evaluate_case(case, image, image_path, truth, runners, work, scene.dx, scene.dy,
-                          azimuth, altitude, azimuth, log, keep, hillshade_flat_grey(altitude) if rendered else None)
+                          azimuth, altitude, azimuth, log, keep, hillshade_flat_grey(altitude) if rendered else None,
+                          altitude if rendered else None)
             if keep is not None:
                 figures[name] = {"image": image, "truth": truth, "preds": keep,
                                  "title": f"{scene.label}, az {azimuth:g}° alt {altitude:g}°"}
