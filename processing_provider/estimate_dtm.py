@@ -238,10 +238,12 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.FLAT_GREY, tr("Flat ground's grey level in the image (hillshade: 1 + 254·sin(sun elevation); "
                                "empty: unknown)"), type=QgsProcessingParameterNumber.Double, optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
+        sun_elevation = QgsProcessingParameterNumber(
             self.SUN_ELEVATION, tr("Sun elevation above the horizon in degrees (90 − incidence angle; used with "
-                                   "the flat grey level; empty: unknown)"),
-            type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=90.0))
+                                   "the flat grey level by models that take it; empty: unknown)"),
+            type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=90.0)
+        sun_elevation.setFlags(sun_elevation.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(sun_elevation)
         self.addParameter(QgsProcessingParameterEnum(
             self.LARGE_RASTER, tr("Large rasters (tile: native resolution; fit: scale to the model size)"),
             options=list(LARGE_RASTER_MODES), defaultValue="tile", usesStaticStrings=True))

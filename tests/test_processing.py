@@ -424,6 +424,8 @@ def test_parameter_contract(qgis_app):
     assert alg.parameterDefinition("BAND").parentLayerParameterName() == "INPUT"
     assert alg.parameterDefinition("ELEVATION_MIN").defaultValue() == 0
     assert alg.parameterDefinition("ELEVATION_MAX").defaultValue() == 39586
+    sun_elevation = alg.parameterDefinition("SUN_ELEVATION")  # for models that take it: advanced
+    assert sun_elevation.flags() & sun_elevation.FlagAdvanced
     scheduler = alg.parameterDefinition("DASK_SCHEDULER")
     assert scheduler.flags() & scheduler.FlagAdvanced and scheduler.flags() & scheduler.FlagOptional
     assert not scheduler.defaultValue()

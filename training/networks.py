@@ -271,7 +271,7 @@ class RegionalTiltGenerator(nn.Module):
             nn.init.zeros_(self.backbone_plane.weight)
         self.sun = None
         if sun_elevation:
-            self.sun = nn.Sequential(nn.Linear(2 * (width + 3) + 4, width), nn.ReLU(), nn.Linear(width, 3))
+            self.sun = nn.Sequential(nn.Linear(2 * (width + 3) + 8, width), nn.ReLU(), nn.Linear(width, 3))
             nn.init.zeros_(self.sun[-1].weight)
             nn.init.zeros_(self.sun[-1].bias)
 
@@ -300,14 +300,28 @@ class RegionalTiltGenerator(nn.Module):
                 drawn = plane_slopes(heights, cols, rows) * self.PLANE_READ_SCALE
                 slopes = slopes + self.backbone_plane(torch.cat([drawn, drawn * flat.mean((2, 3))], 1))
             if self.sun is not None:  # the elevation's path, off where it (or the flat grey level) is unknown
-                tan_e = sun_tangent(x)[:, None]
-                on = (sun_level_known(x) * flat_level_known(x))[:, None]
-                change = self.sun(torch.cat([summary, summary * tan_e, tan_e, fine_std * tan_e,
-                                             fine_std, (image.std((2, 3)) * tan_e)], 1)) * on
+                change = self.sun(self.sun_features(x, summary, fine_std, heights)) * \
+                    (sun_level_known(x) * flat_level_known(x))[:, None]
                 slopes = slopes + change[:, :2]
                 heights = heights * torch.exp(2.0 * torch.tanh(change[:, 2, None, None, None] / 2.0))
             plane = slopes[:, 0, None, None] * cols[None, None, :] + slopes[:, 1, None, None] * rows[None, :, None]
             return heights + (plane * flat_level_known(x)[:, None, None])[:, None]
+
+    @staticmethod
+    def sun_features(x, summary, fine_std, heights):
+        """What the elevation's path reads: the branch's summary as it is and times tan(e), and the first-order
+        photometric estimates, given flat ground's brightness I_flat (the 8-bit value is 127.5·(level + 1)):
+        the window's mean slope towards the sun, (I − I_flat) / I_flat · tan(e), and in logarithms the image's
+        contrast in the same slope units, fine-scale and whole, beside the backbone's own spread, whose
+        difference is the gain its heights need."""
+        image, tan_e = x[:, :1], sun_tangent(x)[:, None]
+        flat_brightness = (x[:, 1:2].mean((2, 3)) + 1.0).clamp_min(0.05)
+        to_slope = tan_e / flat_brightness
+        mean_slope = (image.mean((2, 3)) - x[:, 1:2].mean((2, 3))) * to_slope
+        return torch.cat([summary, summary * tan_e, tan_e, fine_std * tan_e, fine_std, image.std((2, 3)) * tan_e,
+                          mean_slope, torch.log(fine_std * to_slope + 1e-4),
+                          torch.log(image.std((2, 3)) * to_slope + 1e-4),
+                          torch.log(heights.std((2, 3)) + 1e-3)], 1)
 
 
 def plane_slopes(heights, cols, rows):

@@ -386,7 +386,7 @@ def _intro(payload):
             "orbital image with its DEM, sun estimated from the truth), **held-out synthetic** (simulator). "
             "Renders: gdaldem hillshade of the truth at its pixel size; a coarser pixel is the truth "
             "box-averaged and rendered at that pixel size. Models run through `dtm_estimator.engine.estimate_dtm` "
-            f"on CPU with the image's azimuth (and, on the renders, flat ground's grey level 1 + 254·sin(altitude) for models that take it), SCALES={cfg.get('scales', 'single')}"
+            f"on CPU with the image's azimuth (and, on the renders, flat ground's grey level 1 + 254·sin(altitude) and the sun's altitude for models that take them), SCALES={cfg.get('scales', 'single')}"
             + (" (½×, 1×, 2× averaged)" if cfg.get("scales") == "multi" else " (1×)")
             + "; baseline: Pentland (1990) linear SFS given the same sun. Metrics on "
             f"pixels valid in both, {cfg['border_px']}-px border cropped. Rows: each DEM at each pixel size (mean "
