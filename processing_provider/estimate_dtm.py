@@ -327,6 +327,11 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
                 parameters.get(self.REFERENCE_DEM)))
         return gdal_source_path(layer)
 
+    def _optional_number(self, parameters, name, context):
+        """An optional number parameter's value, or None where it was left empty."""
+        value = parameters.get(name)
+        return None if value is None or value == "" else self.parameterAsDouble(parameters, name, context)
+
     def _options(self, parameters, context):
         model_file = self.parameterAsFile(parameters, self.MODEL_FILE, context)
         if model_file:
@@ -341,22 +346,14 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(tr(
                     "The bundled model '{0}' is not installed ({1} is missing). Reinstall the plugin, or "
                     "choose your own .onnx model in 'Model file' (MODEL_FILE).").format(model, model_path))
-        azimuth = parameters.get(self.SUN_AZIMUTH)
-        sun_azimuth = None if azimuth is None or azimuth == "" else \
-            self.parameterAsDouble(parameters, self.SUN_AZIMUTH, context)
-        flat = parameters.get(self.FLAT_GREY)
-        flat_grey = None if flat is None or flat == "" else self.parameterAsDouble(parameters, self.FLAT_GREY, context)
-        elevation = parameters.get(self.SUN_ELEVATION)
-        sun_elevation = None if elevation is None or elevation == "" else \
-            self.parameterAsDouble(parameters, self.SUN_ELEVATION, context)
         band = self.parameterAsInt(parameters, self.BAND, context)
         return EstimateOptions(
             model_path=model_path,
             band=band if band and band > 0 else None,
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
-            sun_azimuth=sun_azimuth,
-            flat_grey=flat_grey,
-            sun_elevation=sun_elevation,
+            sun_azimuth=self._optional_number(parameters, self.SUN_AZIMUTH, context),
+            flat_grey=self._optional_number(parameters, self.FLAT_GREY, context),
+            sun_elevation=self._optional_number(parameters, self.SUN_ELEVATION, context),
             large_raster=self.parameterAsEnumString(parameters, self.LARGE_RASTER, context) or "tile",
             heights=self.parameterAsEnumString(parameters, self.HEIGHTS, context) or "range",
             scales=self.parameterAsEnumString(parameters, self.SCALES, context) or "multi",

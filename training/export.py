@@ -44,7 +44,7 @@ class SpreadCalibrated(torch.nn.Module):
         known = N.flat_level_known(image)[:, None, None, None]
         gain = known * self.gain + (1 - known) * self.gain_unknown_flat
         if self.gain_known_sun is not None:
-            sun = (N.sun_level_known(image) * N.flat_level_known(image))[:, None, None, None]
+            sun = N.sun_path_on(image)[:, None, None, None]
             gain = sun * self.gain_known_sun + (1 - sun) * gain
         return self.G(image) * gain
 
@@ -184,7 +184,7 @@ def model_card(ck, ckpt_path, G, gain, calibration_views, version, gain_unknown_
         "license": "GPL-2.0-or-later",
         "amplitude_calibration": (f"outputs x{gain:.4f}"
                                   + ("" if gain_unknown_flat is None else
-                                     " with a flat grey level" + (" (no sun elevation)" if gain_known_sun else "")
+                                     " with a flat grey level" + ("" if gain_known_sun is None else " (no sun elevation)")
                                      + ("" if gain_known_sun is None else
                                         f", x{gain_known_sun:.4f} with a flat grey level and the sun's elevation")
                                      + f", x{gain_unknown_flat:.4f} without (no plane)")

@@ -208,11 +208,17 @@ def sun_level_known(x):
     return (x[:, 2].mean((1, 2)) > UNKNOWN_SUN_LEVEL / 2).to(x.dtype)
 
 
+def sun_path_on(x):
+    """[N] 1.0 where the elevation's path of RegionalTiltGenerator works: both the elevation and the flat grey
+    level known."""
+    return sun_level_known(x) * flat_level_known(x)
+
+
 def sun_tangent(x):
     """[N] tan(sun elevation) from the sun-elevation channel (45° where unknown), the elevation held to 5–80°:
     to first order a slope g towards the sun brightens a facet by cot(e)·g against flat ground, so g = ΔI/I·tan e."""
     level = x[:, 2].mean((1, 2)) if x.shape[1] >= 3 else x.new_zeros(x.shape[0])
-    elevation = torch.where(level > UNKNOWN_SUN_LEVEL / 2, (level + 1.0) * 45.0, torch.full_like(level, 45.0))
+    elevation = torch.where(sun_level_known(x) > 0, (level + 1.0) * 45.0, torch.full_like(level, 45.0))
     return torch.tan(elevation.clamp(5.0, 80.0) * (math.pi / 180.0))
 
 
@@ -241,9 +247,9 @@ class RegionalTiltGenerator(nn.Module):
     `sun_elevation` adds a third input channel, the sun's elevation (engine/grey_levels.py), and a path that
     uses it where it is known (with the flat grey level): a window's brightness against flat ground gives its
     slope towards the sun only with the elevation (ΔI / I_flat ≈ cot(e)·g), and so does the image's contrast
-    give the relief's amplitude. A small MLP sees the branch's summary, the same times tan(e), tan(e) and the
-    fine-scale spread times tan(e), and returns a change of the two slopes and a log gain on the backbone's
-    heights. Its last layer starts at zero, and without a known elevation it is switched off: the model is
+    give the relief's amplitude. A small MLP reads `sun_features` (the branch's summary as it is and times
+    tan(e), and first-order photometric estimates of the window's slope and contrast) and returns a change of
+    the two slopes and a log gain on the backbone's heights. Its last layer starts at zero, and without a known elevation it is switched off: the model is
     then exactly the one without it.
     """
     # The backbone's slopes are around 0.1 pixel units a pixel and the map's weights must reach about 1 to
@@ -286,8 +292,8 @@ class RegionalTiltGenerator(nn.Module):
         with torch.autocast(heights.device.type, enabled=False):  # a plane over 1024 px needs float32
             x = x.float()
             image, flat = x[:, :1], x[:, 1:2]
-            summary = torch.cat([self.features(x[:, :2]).mean((2, 3)), image.mean((2, 3)), image.std((2, 3)),
-                                 flat.mean((2, 3))], 1)
+            stats = image.mean((2, 3)), image.std((2, 3)), flat.mean((2, 3))  # [N, 1] each
+            summary = torch.cat([self.features(x[:, :2]).mean((2, 3)), *stats], 1)
             slopes = self.slopes(summary)
             fine_var = (F.avg_pool2d(image * image, self.pool) - F.avg_pool2d(image, self.pool) ** 2).mean((2, 3))
             fine_std = (fine_var.clamp_min(0) + 1e-8).sqrt()
@@ -300,28 +306,26 @@ class RegionalTiltGenerator(nn.Module):
                 drawn = plane_slopes(heights, cols, rows) * self.PLANE_READ_SCALE
                 slopes = slopes + self.backbone_plane(torch.cat([drawn, drawn * flat.mean((2, 3))], 1))
             if self.sun is not None:  # the elevation's path, off where it (or the flat grey level) is unknown
-                change = self.sun(self.sun_features(x, summary, fine_std, heights)) * \
-                    (sun_level_known(x) * flat_level_known(x))[:, None]
+                change = self.sun(self.sun_features(x, summary, stats, fine_std, heights)) * sun_path_on(x)[:, None]
                 slopes = slopes + change[:, :2]
                 heights = heights * torch.exp(2.0 * torch.tanh(change[:, 2, None, None, None] / 2.0))
             plane = slopes[:, 0, None, None] * cols[None, None, :] + slopes[:, 1, None, None] * rows[None, :, None]
             return heights + (plane * flat_level_known(x)[:, None, None])[:, None]
 
     @staticmethod
-    def sun_features(x, summary, fine_std, heights):
+    def sun_features(x, summary, stats, fine_std, heights):
         """What the elevation's path reads: the branch's summary as it is and times tan(e), and the first-order
         photometric estimates, given flat ground's brightness I_flat (the 8-bit value is 127.5·(level + 1)):
         the window's mean slope towards the sun, (I − I_flat) / I_flat · tan(e), and in logarithms the image's
         contrast in the same slope units, fine-scale and whole, beside the backbone's own spread, whose
-        difference is the gain its heights need."""
-        image, tan_e = x[:, :1], sun_tangent(x)[:, None]
-        flat_brightness = (x[:, 1:2].mean((2, 3)) + 1.0).clamp_min(0.05)
-        to_slope = tan_e / flat_brightness
-        mean_slope = (image.mean((2, 3)) - x[:, 1:2].mean((2, 3))) * to_slope
-        return torch.cat([summary, summary * tan_e, tan_e, fine_std * tan_e, fine_std, image.std((2, 3)) * tan_e,
-                          mean_slope, torch.log(fine_std * to_slope + 1e-4),
-                          torch.log(image.std((2, 3)) * to_slope + 1e-4),
-                          torch.log(heights.std((2, 3)) + 1e-3)], 1)
+        difference is the gain its heights need. `stats`: the image's mean and spread and the flat grey level
+        over the window, [N, 1] each, as forward computed them for the summary."""
+        tan_e = sun_tangent(x)[:, None]
+        image_mean, image_std, flat = stats
+        to_slope = tan_e / (flat + 1.0).clamp_min(0.05)
+        return torch.cat([summary, summary * tan_e, tan_e, fine_std * tan_e, fine_std, image_std * tan_e,
+                          (image_mean - flat) * to_slope, torch.log(fine_std * to_slope + 1e-4),
+                          torch.log(image_std * to_slope + 1e-4), torch.log(heights.std((2, 3)) + 1e-3)], 1)
 
 
 def plane_slopes(heights, cols, rows):

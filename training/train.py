@@ -27,6 +27,8 @@ NET_CONFIGS = {
     "pix2pixcc": dict(in_ch=1, out_ch=1, n_gf=16, n_downsample=6, n_residual=3, n_mid_residual=1, max_ch=128),
     "mrfed": dict(in_ch=1, out_ch=1, width_div=8, levels=7, max_ch=96),
 }
+# The tilt branch's options, each a --flag and a key of the net config (networks.build) when given
+BRANCH_OPTIONS = ("tilt_branch", "tilt_roughness", "tilt_reads_backbone", "sun_elevation")
 LOSS_WEIGHTS = dict(cc=1.0, slope=0.5, amplitude=0.2)
 LOSS_FUNCTIONS = dict(  # per-sample loss terms (pred, target, mask); pearson: full-resolution r, no coarse scales
     cc=N.multiscale_cc_loss,
@@ -262,11 +264,8 @@ def main(argv=None):
     if args.freeze_tilt and not (args.sun_elevation and args.freeze_backbone):
         raise SystemExit("--freeze-tilt trains the sun elevation's path alone: give --sun-elevation and "
                          "--freeze-backbone too")
-    branch = {}  # only the options given: a plain run's config stays as before there were any
-    for key, given in (("tilt_branch", args.tilt_branch), ("tilt_roughness", args.tilt_roughness),
-                       ("tilt_reads_backbone", args.tilt_reads_backbone), ("sun_elevation", args.sun_elevation)):
-        if given:
-            branch[key] = True
+    # only the options given: a plain run's config stays as before there were any
+    branch = {key: True for key in BRANCH_OPTIONS if getattr(args, key)}
     net = dict(NET_CONFIGS[args.model], head=args.head, **branch)
     model = N.build(args.model, **net).to(device).to(memory_format=torch.channels_last)
     if args.freeze_backbone:  # no gradient through the backbone: a step costs its forward pass alone
@@ -302,13 +301,11 @@ def main(argv=None):
             if head != args.head:
                 raise SystemExit(f"{args.resume} has a {head} head: resume it with --head {head} "
                                  "(or --finetune to change the head)")
-            trained = ck["config"]["net"]
-            if (N.has_tilt_branch(trained), N.has_tilt_roughness(trained), N.has_tilt_reads_backbone(trained),
-                    N.has_sun_elevation(trained)) != (args.tilt_branch, args.tilt_roughness,
-                                                      args.tilt_reads_backbone, args.sun_elevation):
-                raise SystemExit(f"{args.resume}: resume it with --tilt-branch (and --tilt-roughness, "
-                                 "--tilt-reads-backbone, --sun-elevation) as it was trained (or --finetune to add "
-                                 "the branch)")
+            trained = {key: True for key in BRANCH_OPTIONS if ck["config"]["net"].get(key)}
+            if trained != branch:
+                flags = " ".join("--" + key.replace("_", "-") for key in trained) or "no branch options"
+                raise SystemExit(f"{args.resume} was trained with {flags}: resume it with the same, or --finetune "
+                                 "to change the branch")
             model.load_state_dict(ck["model"])
         else:
             state = ck["model"]
