@@ -187,7 +187,8 @@ def case_offset_solve(windows):
     solve_seconds = time.perf_counter() - start
     record = OverlapLedger(plan)
     elevation, times = np.random.default_rng(1).random((1024, 1024), np.float32), []
-    for index in range(side + 1, side + 21):  # interior windows: 8 neighbours each
+    interior = [row * side + col for row in range(1, side - 1) for col in range(1, side - 1)][:20]
+    for index in interior:  # interior windows: 8 neighbours each
         started = time.perf_counter()
         record.record(index, elevation, None)
         times.append(time.perf_counter() - started)
@@ -216,6 +217,17 @@ def run_case(kind, **kwargs):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def check_arguments(parser, args):
+    """Refuse plans the cases cannot measure, with the reason, before any raster is made."""
+    from dtm_estimator.engine.pipeline import WHOLE_WINDOW_MAX
+    if args.windows_size <= WHOLE_WINDOW_MAX:
+        parser.error(f"--windows-size {args.windows_size}: a raster up to {WHOLE_WINDOW_MAX} px a side runs as one "
+                     "window, and windows per second need at least two; give more than that (default 4096)")
+    if int(round(args.solve_windows ** 0.5)) < 3:
+        parser.error(f"--solve-windows {args.solve_windows}: the offset solve times record() on interior windows, "
+                     "which a plan needs at least 3 × 3 windows to have; give 9 or more (default 10000)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["pix2pixcc", "mrfed"])
@@ -231,6 +243,7 @@ def main():
     parser.add_argument("--solve-windows", type=int, default=10000, help="plan size for the offset solve case")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = parser.parse_args()
+    check_arguments(parser, args)
     os.makedirs(args.out, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="dtm-bench-")
     rasters = {size: make_raster(os.path.join(scratch, f"r{size}.tif"), size)
