@@ -41,7 +41,10 @@ def parse_arguments(argv=None):
                              "(a gdaldem hillshade: 1 + 254 sin(sun elevation)); default: unknown, no plane from brightness")
     parser.add_argument("--sun-elevation", type=float,
                         help="the sun's elevation above the horizon in degrees (90 - incidence angle), for models "
-                             "that take it with --flat-grey; default: unknown")
+                             "that take it with --flat-grey, and with it for the photoclinometric refinement; default: unknown")
+    parser.add_argument("--no-photoclinometry", dest="photoclinometry", action="store_false",
+                        help="do not refine the heights against the image even where --flat-grey and --sun-elevation "
+                             "give its photometry (default: refine there)")
     parser.add_argument("--elevation-min", type=float, default=DEFAULT_ELEVATION_RANGE[0])
     parser.add_argument("--elevation-max", type=float, default=DEFAULT_ELEVATION_RANGE[1])
     parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: onnxruntime's)")
@@ -58,7 +61,8 @@ def options_from(arguments):
         heights=arguments.heights, reference_dem=arguments.reference_dem,
         elevation_min=arguments.elevation_min, elevation_max=arguments.elevation_max,
         threads=arguments.threads, scheduler=arguments.scheduler, scales=arguments.scales,
-        flat_grey=arguments.flat_grey, sun_elevation=arguments.sun_elevation)
+        flat_grey=arguments.flat_grey, sun_elevation=arguments.sun_elevation,
+        photoclinometry=arguments.photoclinometry)
 
 
 def model_runs(input_path, options):

@@ -47,6 +47,7 @@ class WindowTask:
     heights: TileHeights
     tile_w: int
     tile_h: int
+    photometry: object = None  # photoclinometry.Photoclinometry, or None
 
     def model(self):
         options = self.options
@@ -69,7 +70,8 @@ class WindowTask:
         source.release_cache()
         level = flat_level(model.card, source, self.options.flat_grey)  # the client resolved both
         return infer_window(TilePredictor(model, self.options, self.heights, level,
-                                          sun_level(model.card, self.options.sun_elevation)), values, valid)
+                                          sun_level(model.card, self.options.sun_elevation), self.photometry),
+                            values, valid)
 
     def prepare(self):
         """Run on every worker before the first window: open the model and the input once, or say why not."""
@@ -98,10 +100,10 @@ def _modified(path):
 class DaskExecutor:
     """Connects to a scheduler (or starts a LocalCluster of N processes on loopback) for one run."""
 
-    def __init__(self, options, input_path, value_range, heights, log):
+    def __init__(self, options, input_path, value_range, heights, log, photometry=None):
         self.distributed = import_distributed(options.scheduler)
         self.options, self.input_path, self.value_range, self.log = options, input_path, value_range, log
-        self.heights = heights
+        self.heights, self.photometry = heights, photometry
         kind, target = parse_scheduler(options.scheduler)
         self.cluster = None
         if kind == "local":
@@ -139,7 +141,8 @@ class DaskExecutor:
         return client
 
     def results(self, plan, tracker):
-        task = WindowTask(self.input_path, self.value_range, self.options, self.heights, plan.tile_w, plan.tile_h)
+        task = WindowTask(self.input_path, self.value_range, self.options, self.heights, plan.tile_w, plan.tile_h,
+                          self.photometry)
         self._prepare_workers(task)
         threads = sum(self.client.nthreads().values())
         ahead = max(4, 2 * threads)  # windows submitted ahead of the one being blended: bounds memory

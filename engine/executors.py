@@ -47,7 +47,7 @@ def infer_window(predictor, values, valid):
     """The pure function every executor applies: (elevation or None, valid or None) for one window."""
     if not valid.any():
         return None, None
-    return predictor.predict(fill_invalid(values, valid)), None if valid.all() else valid
+    return predictor.predict(fill_invalid(values, valid), valid), None if valid.all() else valid
 
 
 class InProcessExecutor:
@@ -87,4 +87,4 @@ def open_executor(options, input_path, source, predictor, log):
         return InProcessExecutor(source, predictor)
     from .dask_executor import DaskExecutor, TileHeights  # optional dependency: imported only when asked for
     return DaskExecutor(options, input_path, (source.low, source.high),
-                        TileHeights(predictor.gain, predictor.offset), log)
+                        TileHeights(predictor.gain, predictor.offset), log, predictor.photometry)

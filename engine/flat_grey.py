@@ -57,14 +57,27 @@ def model_input(card, batch, level, sun_level=None):
     return np.concatenate(channels, axis=1)
 
 
-def resolve_flat_grey(card, options, log):
-    """options with flat_grey as the model will use it: the given level, or None (unknown, or not taken)."""
-    given = options.flat_grey
+def check_flat_grey(given):
+    """The given grey level (None: unknown), or an error if it is not a number."""
     if given is not None and not np.isfinite(given):
         raise EngineError("FLAT_GREY must be a finite grey level in the raster's own values.")
+    return given
+
+
+def check_sun_elevation(given):
+    """The given elevation (None: unknown), or an error outside 0–90°."""
+    if given is not None and not (np.isfinite(given) and 0.0 < given < 90.0):
+        raise EngineError(f"SUN_ELEVATION must be the sun's elevation above the horizon in degrees, between 0 and "
+                          f"90 (exclusive); got {given:g}.")
+    return given
+
+
+def resolve_flat_grey(card, options, log):
+    """options with flat_grey as the model will use it: the given level, or None (unknown, or not taken)."""
+    given = check_flat_grey(options.flat_grey)
     if not takes_flat_grey(card):
         if given is not None:
-            log(f"FLAT_GREY {given:g} ignored: {card.summary()} does not take the grey level of flat ground.")
+            log(f"FLAT_GREY {given:g} is not a model input: {card.summary()} does not take the grey level of flat ground.")
         return dataclasses.replace(options, flat_grey=None)
     if given is None:
         log(f"{card.summary()} can read the regional tilt from brightness against flat ground's grey level; none "
@@ -85,17 +98,14 @@ def flat_level(card, source, flat_grey):
 def resolve_sun_elevation(card, options, log):
     """options with sun_elevation as the model will use it: the given elevation, or None (unknown, not taken,
     or of no use without flat ground's grey level)."""
-    given = options.sun_elevation
-    if given is not None and not (np.isfinite(given) and 0.0 < given < 90.0):
-        raise EngineError(f"SUN_ELEVATION must be the sun's elevation above the horizon in degrees, between 0 and "
-                          f"90 (exclusive); got {given:g}.")
+    given = check_sun_elevation(options.sun_elevation)
     if given is None:
         return options
     if not takes_sun_elevation(card):
-        log(f"SUN_ELEVATION {given:g}° ignored: {card.summary()} does not take the sun's elevation.")
+        log(f"SUN_ELEVATION {given:g}° is not a model input: {card.summary()} does not take the sun's elevation.")
         return dataclasses.replace(options, sun_elevation=None)
     if options.flat_grey is None:
-        log(f"SUN_ELEVATION {given:g}° ignored: {card.summary()} uses it with flat ground's grey level "
+        log(f"SUN_ELEVATION {given:g}° is not a model input here: {card.summary()} uses it with flat ground's grey level "
             "(FLAT_GREY), which was not given.")
         return dataclasses.replace(options, sun_elevation=None)
     log(f"Sun elevation {given:g}° (SUN_ELEVATION): the regional slope and the relief's amplitude are read with it.")

@@ -9,6 +9,7 @@ from .errors import Cancelled, EngineError
 from .executors import check_scheduler, open_executor
 from .flat_grey import flat_level, model_input, resolve_flat_grey, resolve_sun_elevation, sun_level
 from .heights import check_height_options, plan_heights
+from .photoclinometry import plan_photoclinometry
 from .multiscale import SCALE_MODES, infer_in_pieces, unzoom_heights, zoom_values, zooms_for
 from .raster_io import AtomicDtmWriter, check_destination, georeferencing_warning, open_input
 from .runtime import open_model
@@ -42,6 +43,7 @@ class EstimateOptions:
     scales: str = "multi"            # multi: ½×, 1×, 2× averaged (pixel-unit models); single: 1× (multiscale.py)
     flat_grey: float = None          # grey level of flat ground, raster units, for models that take it (flat_grey.py)
     sun_elevation: float = None      # degrees above the horizon, for models that take it with flat_grey (flat_grey.py)
+    photoclinometry: bool = True     # refine against the image where flat_grey and sun_elevation give its photometry
 
 
 @dataclass
@@ -58,11 +60,13 @@ class TilePredictor:
     """Runs the model on one filled window at each zoom (multiscale.py): turn to the canonical sun,
     mirror-pad, infer, undo; the zooms' heights averaged, then rescaled by the heights plan."""
 
-    def __init__(self, model, options, heights, flat_level=None, sun_level=None):
+    def __init__(self, model, options, heights, flat_level=None, sun_level=None, photometry=None):
         """flat_level: flat ground's grey level in the model's input range, for a model that takes it
         (fed as a constant second channel beside every window; flat_grey.py); sun_level: the sun's elevation
-        as a third such channel, for a model that takes it."""
+        as a third such channel, for a model that takes it; photometry: the image's known photometry, against
+        which every window's heights are refined (photoclinometry.py), or None."""
         self.model = model
+        self.photometry = photometry
         self.card = model.card
         self.flat_level, self.sun_level = flat_level, sun_level
         self.turn = clockwise_turn(options.sun_azimuth, self.card.sun_azimuth_deg)
@@ -71,7 +75,8 @@ class TilePredictor:
         self.overlap = options.overlap
         self.check = None  # polled before every model run (cancellation); a window at three scales is many runs
 
-    def predict(self, values):
+    def predict(self, values, valid=None):
+        """Heights of one filled window; `valid` (None: all) marks the pixels the refinement may trust."""
         if len(self.zooms) == 1:
             output = self._infer(values)
         else:
@@ -79,6 +84,8 @@ class TilePredictor:
             for zoom in self.zooms:
                 output += unzoom_heights(self._infer(zoom_values(values, zoom)), zoom, values.shape)
             output /= np.float32(len(self.zooms))
+        if self.photometry is not None:
+            output = self.photometry.refine(output, values, valid, self.check)
         output *= np.float32(self.gain)  # in place: the array is ours
         output += np.float32(self.offset)
         return output
@@ -172,7 +179,7 @@ def _run_single(source, predictor, writer, tracker):
     """A raster within one model input: nothing to blend, so the prediction is written as it is."""
     tracker.check()
     values, valid = source.read(0, 0, source.ds.RasterXSize, source.ds.RasterYSize)
-    writer.write(0, predictor.predict(fill_invalid(values, valid)), valid)
+    writer.write(0, predictor.predict(fill_invalid(values, valid), valid), valid)
     tracker.step()
     return 1
 
@@ -216,7 +223,7 @@ def _run_fit(source, predictor, writer, tracker):
     small_h, small_w = max(1, round(height * scale)), max(1, round(width * scale))
     small, small_valid = _downsample(source, small_h, small_w, tracker)
     tracker.step()
-    small_dtm = predictor.predict(fill_invalid(small, small_valid))
+    small_dtm = predictor.predict(fill_invalid(small, small_valid), small_valid)
     tracker.step()
     columns, all_rows = _linear_weights(width, small_w), _linear_weights(height, small_h)
     rows_per_chunk = max(1, FIT_CHUNK_PIXELS // width)
@@ -229,6 +236,12 @@ def _run_fit(source, predictor, writer, tracker):
         writer.write(y0, dtm, valid)
     tracker.step()
     return 1
+
+
+def _sun_elevation_used(options, photometry):
+    """The sun's elevation as the model or the refinement used it ('' where neither did)."""
+    used = options.sun_elevation if options.sun_elevation is not None else getattr(photometry, "sun_elevation", None)
+    return "" if used is None else f"{used:g}"
 
 
 def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=None, log=None):
@@ -258,9 +271,10 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
     fit, plan = plan_windows(card, width, height, options)
     # fit mode shows the model pixels max(width, height) / input_size times the input's
     heights = plan_heights(card, options, ds, max(width, height) / card.input_size if fit else 1.0, log)
+    photometry = plan_photoclinometry(options, card, source, ds, log)  # the photometry as given, whatever the model takes
     options = resolve_sun_elevation(card, resolve_flat_grey(card, options, log), log)
     predictor = TilePredictor(model, options, heights, flat_level(card, source, options.flat_grey),
-                              sun_level(card, options.sun_elevation))
+                              sun_level(card, options.sun_elevation), photometry)
     log(predictor.scales_line)
     light = card.sun_azimuth_deg if options.sun_azimuth is None else options.sun_azimuth
     log(unseen_slope_line(light, options.heights))
@@ -289,7 +303,8 @@ def estimate_dtm(input_path, output_path, options, progress=None, is_canceled=No
             "DTM_ELEVATION_RANGE": f"{options.elevation_min:g},{options.elevation_max:g}",
             "DTM_SCALES": ",".join(f"{z:g}" for z in predictor.zooms),
             "DTM_FLAT_GREY": "" if options.flat_grey is None else f"{options.flat_grey:g}",
-            "DTM_SUN_ELEVATION": "" if options.sun_elevation is None else f"{options.sun_elevation:g}",
+            "DTM_SUN_ELEVATION": _sun_elevation_used(options, photometry),
+            "DTM_PHOTOCLINOMETRY": "" if photometry is None else photometry.describe(),
             **height_metadata,
         })
     except BaseException:

@@ -11,6 +11,7 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
@@ -85,8 +86,17 @@ it; other models ignore it (the log says so).</dd>
 the horizon in degrees, 90° minus the incidence angle an orbital image's label states (ISIS INCIDENCE_ANGLE).
 A window's brightness against flat ground gives its slope towards the sun only with it (a slope g brightens
 a facet by cot(elevation) × g), and the image's contrast gives the relief's amplitude only with it. Leave empty
-when it is not known: the model then runs as it does without it. Without FLAT_GREY it is not used (the log
-says so).</dd>
+when it is not known: the model then runs as it does without it. Given with FLAT_GREY, it also turns on the
+photoclinometric refinement (below), whatever the model.</dd>
+<dt><b>Photoclinometric refinement</b> (PHOTOCLINOMETRY, default on)</dt>
+<dd>Where FLAT_GREY and SUN_ELEVATION are both given, the image's photometry is known (brightness proportional
+to the cosine of the incidence angle, Lambert's law, as in a <code>gdaldem</code> or QGIS hillshade), so shading
+fixes each facet's slope towards the sun. Every window's heights are then refined until their shading matches the
+image, staying close to the network's slopes where the image says little (across the light, in shadows,
+saturated or nodata pixels); first the network's heights are scaled to the image's contrast. On the project's
+held-out test sites this raised r from 0.72 to 0.80 and detail r from 0.86 to 0.94 (MRFED); on its validation DEMs
+r from 0.68 to 0.79. It costs about 7 s per 1024² window on a CPU core. Turn it off for images whose brightness does not
+follow Lambert's law with a known flat-ground level (most raw orbital images: leave FLAT_GREY empty there anyway).</dd>
 <dt><b>Large rasters</b> (LARGE_RASTER)</dt>
 <dd><i>tile</i> (default): native resolution; a raster up to about 1536 px a side runs as one window,
 larger ones as overlapping model-sized tiles cross-faded into one seamless DTM; <i>fit</i>: like JMARS, the whole image is scaled down to the model size, inferred
@@ -170,6 +180,7 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
     SUN_AZIMUTH = "SUN_AZIMUTH"
     FLAT_GREY = "FLAT_GREY"
     SUN_ELEVATION = "SUN_ELEVATION"
+    PHOTOCLINOMETRY = "PHOTOCLINOMETRY"
     LARGE_RASTER = "LARGE_RASTER"
     SCALES = "SCALES"
     HEIGHTS = "HEIGHTS"
@@ -239,11 +250,17 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
             self.FLAT_GREY, tr("Flat ground's grey level in the image (hillshade: 1 + 254·sin(sun elevation); "
                                "empty: unknown)"), type=QgsProcessingParameterNumber.Double, optional=True))
         sun_elevation = QgsProcessingParameterNumber(
-            self.SUN_ELEVATION, tr("Sun elevation above the horizon in degrees (90 − incidence angle; used with "
-                                   "the flat grey level by models that take it; empty: unknown)"),
+            self.SUN_ELEVATION, tr("Sun elevation above the horizon in degrees (90 − incidence angle; with the "
+                                   "flat grey level: the photoclinometric refinement, and models that take it; "
+                                   "empty: unknown)"),
             type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0, maxValue=90.0)
         sun_elevation.setFlags(sun_elevation.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(sun_elevation)
+        photoclinometry = QgsProcessingParameterBoolean(
+            self.PHOTOCLINOMETRY, tr("Refine against the image where FLAT_GREY and SUN_ELEVATION give its photometry "
+                                     "(photoclinometry)"), defaultValue=True)
+        photoclinometry.setFlags(photoclinometry.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(photoclinometry)
         self.addParameter(QgsProcessingParameterEnum(
             self.LARGE_RASTER, tr("Large rasters (tile: native resolution; fit: scale to the model size)"),
             options=list(LARGE_RASTER_MODES), defaultValue="tile", usesStaticStrings=True))
@@ -354,6 +371,7 @@ class EstimateDtmAlgorithm(QgsProcessingAlgorithm):
             sun_azimuth=self._optional_number(parameters, self.SUN_AZIMUTH, context),
             flat_grey=self._optional_number(parameters, self.FLAT_GREY, context),
             sun_elevation=self._optional_number(parameters, self.SUN_ELEVATION, context),
+            photoclinometry=self.parameterAsBoolean(parameters, self.PHOTOCLINOMETRY, context),
             large_raster=self.parameterAsEnumString(parameters, self.LARGE_RASTER, context) or "tile",
             heights=self.parameterAsEnumString(parameters, self.HEIGHTS, context) or "range",
             scales=self.parameterAsEnumString(parameters, self.SCALES, context) or "multi",

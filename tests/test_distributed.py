@@ -241,3 +241,22 @@ def test_cancelling_in_processing_reaches_the_cluster(processing, mosaic, cluste
     while any(cluster["monitor"].processing().values()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(cluster["monitor"].processing().values())  # the workers dropped the rest
+
+
+def test_workers_refine_windows_as_this_process_does(cluster, tmp_path):
+    """With FLAT_GREY and SUN_ELEVATION the photoclinometric refinement runs inside each window's task: the
+    cluster's DTM is this process's (a 2 × 2 window plan, a pixel-unit identity model)."""
+    from rasters import utm_wkt
+    from validation.pentland import gdal_hillshade_array
+    y, x = np.mgrid[0:1700, 0:1700].astype(float)
+    dem = 300 * np.sin(x / 90.0) * np.cos(y / 130.0) + 80 * np.sin((x + y) / 37.0)
+    source = write_raster(str(tmp_path / "shade.tif"), gdal_hillshade_array(dem, 270.0, 40.0, 30.0),
+                          geotransform=(500000, 30.0, 0, 4000000, 0, -30.0), wkt=utm_wkt())
+    model = onnx_fixtures.identity(str(tmp_path / "pixel.onnx"), card=onnx_fixtures.PIXEL_CARD)
+    options = dict(flat_grey=1 + 254 * np.sin(np.radians(40.0)), sun_elevation=40.0, heights="pixel_size",
+                   scales="single")
+    here, there = str(tmp_path / "here.tif"), str(tmp_path / "there.tif")
+    assert estimate_dtm(source, here, EstimateOptions(model, **options)).tiles == 4
+    estimate_dtm(source, there, EstimateOptions(model, scheduler=cluster["address"], **options))
+    assert_same_dtm(there, here)
+    assert read(there)[2].GetMetadataItem("DTM_PHOTOCLINOMETRY")

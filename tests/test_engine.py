@@ -323,7 +323,7 @@ def test_a_model_that_takes_the_sun_elevation_gets_it_as_a_third_channel(tmp_pat
     lines.clear()  # without FLAT_GREY the elevation is of no use to the model: the log says it is not used
     estimate_dtm(source, str(tmp_path / "no_flat.tif"), EstimateOptions(model, sun_elevation=30.0,
                                                                        elevation_max=ELEVATION_MAX), log=lines.append)
-    assert any("SUN_ELEVATION 30° ignored" in line and "FLAT_GREY" in line for line in lines)
+    assert any("SUN_ELEVATION 30° is not a model input" in line and "FLAT_GREY" in line for line in lines)
     assert not gdal.Open(str(tmp_path / "no_flat.tif")).GetMetadataItem("DTM_SUN_ELEVATION")
     for wrong in (0.0, 90.0, -5.0, float("nan")):
         with pytest.raises(EngineError, match="SUN_ELEVATION must be"):
@@ -337,7 +337,7 @@ def test_a_model_without_the_sun_elevation_input_ignores_it_and_says_so(tmp_path
     lines = []
     estimate_dtm(source, str(tmp_path / "out.tif"), EstimateOptions(model, flat_grey=60.0, sun_elevation=30.0,
                                                                    elevation_max=ELEVATION_MAX), log=lines.append)
-    assert any("SUN_ELEVATION 30° ignored" in line and "does not take" in line for line in lines)
+    assert any("SUN_ELEVATION 30° is not a model input" in line and "does not take" in line for line in lines)
     values, _, ds = read(str(tmp_path / "out.tif"))
     np.testing.assert_allclose(values, 4.0 * (image - 60.0), atol=1e-3)
     assert not ds.GetMetadataItem("DTM_SUN_ELEVATION")
@@ -348,5 +348,5 @@ def test_a_model_without_the_flat_grey_input_ignores_it_and_says_so(tmp_path, id
     source = write_raster(str(tmp_path / "in.tif"), byte_image(60, 80))
     estimate_dtm(source, str(tmp_path / "out.tif"), EstimateOptions(identity_model, flat_grey=128.0),
                  log=lines.append)
-    assert any("FLAT_GREY 128 ignored" in line for line in lines)
+    assert any("FLAT_GREY 128 is not a model input" in line for line in lines)
     assert not gdal.Open(str(tmp_path / "out.tif")).GetMetadataItem("DTM_FLAT_GREY")  # empty items are not written

@@ -195,6 +195,25 @@ def test_flat_grey_and_sun_elevation_reach_the_model(processing, tmp_path):
     assert metadata["DTM_FLAT_GREY"] == "60" and metadata["DTM_SUN_ELEVATION"] == "22.5"
 
 
+def test_photoclinometry_refines_a_pixel_unit_model_unless_switched_off(processing, tmp_path):
+    """PHOTOCLINOMETRY reaches the engine: on (the default) the heights are refined against the hillshade,
+    off they are the model's."""
+    import onnx_fixtures
+    model = onnx_fixtures.identity(str(tmp_path / "pixel.onnx"), card=onnx_fixtures.PIXEL_CARD)
+    y, x = np.mgrid[0:80, 0:100]
+    shade = 1 + np.round(254 * np.clip(0.5 + 0.3 * np.sin(x / 7.0) * np.cos(y / 9.0), 0, 1))
+    src = write_raster(str(tmp_path / "in.tif"), shade.astype(np.uint8))
+    outs = {}
+    for switch in (True, False):
+        outs[switch] = str(tmp_path / f"dtm_{switch}.tif")
+        run(processing, INPUT=src, MODEL_FILE=model, FLAT_GREY=128.0, SUN_ELEVATION=30.0, PHOTOCLINOMETRY=switch,
+            OUTPUT=outs[switch])
+    assert gdal.Open(outs[True]).GetMetadataItem("DTM_PHOTOCLINOMETRY")
+    assert not gdal.Open(outs[False]).GetMetadataItem("DTM_PHOTOCLINOMETRY")
+    refined, plain = (gdal.Open(outs[s]).ReadAsArray() for s in (True, False))
+    assert np.abs(refined - plain).max() > 1.0
+
+
 def test_gpu_device_fails_cleanly_without_gpu(processing, identity_model, tmp_path):
     from dtm_estimator.engine import working_providers
     from dtm_estimator.engine.runtime import GPU_PROVIDERS
@@ -408,7 +427,7 @@ def test_parameter_contract(qgis_app):
     assert alg.displayName() == "Estimate DTM"
     names = [p.name() for p in alg.parameterDefinitions()]
     assert names == ["INPUT", "BAND", "MODEL", "MODEL_FILE", "DEVICE", "SUN_AZIMUTH", "FLAT_GREY", "SUN_ELEVATION",
-                     "LARGE_RASTER", "SCALES", "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "DASK_SCHEDULER", "OUTPUT"]
+                     "PHOTOCLINOMETRY", "LARGE_RASTER", "SCALES", "HEIGHTS", "REFERENCE_DEM", "ELEVATION_MIN", "ELEVATION_MAX", "DASK_SCHEDULER", "OUTPUT"]
     from dtm_estimator import settings
     # MODEL's default is the user's (settings dialog, kept in QgsSettings across runs), else DEFAULT_MODEL
     enums = {"MODEL": (["pix2pixcc", "mrfed"], settings.default_model()), "DEVICE": (["auto", "cpu", "gpu"], "auto"),
@@ -426,6 +445,8 @@ def test_parameter_contract(qgis_app):
     assert alg.parameterDefinition("ELEVATION_MAX").defaultValue() == 39586
     sun_elevation = alg.parameterDefinition("SUN_ELEVATION")  # for models that take it: advanced
     assert sun_elevation.flags() & sun_elevation.FlagAdvanced
+    photoclinometry = alg.parameterDefinition("PHOTOCLINOMETRY")  # on where both numbers are given
+    assert photoclinometry.flags() & photoclinometry.FlagAdvanced and photoclinometry.defaultValue() is True
     scheduler = alg.parameterDefinition("DASK_SCHEDULER")
     assert scheduler.flags() & scheduler.FlagAdvanced and scheduler.flags() & scheduler.FlagOptional
     assert not scheduler.defaultValue()

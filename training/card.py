@@ -58,12 +58,15 @@ def card_markdown(path, results=None):
                if key not in ("name", "architecture", "version")]
     lines += [f"| {key} | {str(value).replace('|', '/')} |" for key, value in fields]
     if results is not None:
-        scales = results.get("config", {}).get("scales", "single")
+        config = results.get("config", {})
+        scales = config.get("scales", "single")
+        refined = ("FLAT_GREY and SUN_ELEVATION on the renders, so refined by photoclinometry"
+                   if config.get("photoclinometry") else "no photoclinometric refinement")
         lines += ["", "## Validation", "", "Each DEM rendered with `gdaldem hillshade` at three suns (270°/30°, "
                   "315°/45°, 225°/60°) and at its own, 2× and (where it is large enough) 4× pixel size, run "
-                  f"through the plugin's engine with SUN_AZIMUTH given and SCALES={scales}; the held-out training "
-                  "sites and a real HiRISE image as sets of their own. `make validate`; every case in "
-                  "`validation/results/summary.md`.", "",
+                  f"through the plugin's engine with SUN_AZIMUTH given, SCALES={scales} and {refined}; the "
+                  "held-out training sites and a real HiRISE image (not refined: its photometry is unknown) as sets "
+                  "of their own. `make validate`; every case in `validation/results/summary.md`.", "",
                   validation_table(results, name)]
     return "\n".join(lines) + "\n"
 

@@ -28,15 +28,15 @@ def height_units(card):
 
 
 def engine_options(card, sun_azimuth, threads=None, graph_optimization=None, scales="multi", flat_grey=None,
-                   sun_elevation=None):
+                   sun_elevation=None, photoclinometry=True):
     """EstimateOptions for one validation run of this model on CPU, lit from `sun_azimuth`, at the
     engine's default scales unless told otherwise; `flat_grey` and `sun_elevation`: flat ground's grey level
     and the sun's elevation where the image is a `gdaldem hillshade` render of known sun (models that do not
-    take them ignore them)."""
+    take them ignore them; with both, the engine refines against the render unless `photoclinometry` is False)."""
     from dtm_estimator.engine import EstimateOptions
     options = EstimateOptions(card.path, sun_azimuth=sun_azimuth, device="cpu", threads=threads,
                               graph_optimization=graph_optimization, scales=scales, flat_grey=flat_grey,
-                              sun_elevation=sun_elevation)
+                              sun_elevation=sun_elevation, photoclinometry=photoclinometry)
     if height_units(card) == PIXEL_UNITS:
         options.heights = "pixel_size"  # metres out
     return options

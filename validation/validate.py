@@ -73,9 +73,10 @@ def read_prediction(path):
 
 
 class ModelRunner:
-    def __init__(self, path, name, threads, graph_optimization=None, scales="multi"):
+    def __init__(self, path, name, threads, graph_optimization=None, scales="multi", photoclinometry=True):
         self.path, self.name, self.threads = path, name, threads
         self.graph_optimization, self.scales = graph_optimization, scales
+        self.photoclinometry = photoclinometry
         self.fatal = None
         self.card = None
         self.seconds = []
@@ -93,7 +94,7 @@ class ModelRunner:
             raise RuntimeError(self.fatal)
         from dtm_estimator.engine import estimate_dtm
         options = engine_options(self.card, sun_azimuth, self.threads, self.graph_optimization, self.scales,
-                                 flat_grey, sun_elevation)
+                                 flat_grey, sun_elevation, self.photoclinometry)
         self.seconds.append(estimate_dtm(image_path, out_path, options).seconds)
         try:
             return read_prediction(out_path)
@@ -386,7 +387,7 @@ def _intro(payload):
             "orbital image with its DEM, sun estimated from the truth), **held-out synthetic** (simulator). "
             "Renders: gdaldem hillshade of the truth at its pixel size; a coarser pixel is the truth "
             "box-averaged and rendered at that pixel size. Models run through `dtm_estimator.engine.estimate_dtm` "
-            f"on CPU with the image's azimuth (and, on the renders, flat ground's grey level 1 + 254·sin(altitude) and the sun's altitude for models that take them), SCALES={cfg.get('scales', 'single')}"
+            f"on CPU with the image's azimuth (and, on the renders, flat ground's grey level 1 + 254·sin(altitude) and the sun's altitude, for models that take them and for the engine's photoclinometric refinement, PHOTOCLINOMETRY={'on' if cfg.get('photoclinometry', True) else 'off'}), SCALES={cfg.get('scales', 'single')}"
             + (" (½×, 1×, 2× averaged)" if cfg.get("scales") == "multi" else " (1×)")
             + "; baseline: Pentland (1990) linear SFS given the same sun. Metrics on "
             f"pixels valid in both, {cfg['border_px']}-px border cropped. Rows: each DEM at each pixel size (mean "
@@ -570,6 +571,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
     parser.add_argument("--graph-optimization", choices=("disabled", "basic", "extended", "all"),
                         help="onnxruntime graph optimisation level for every model (default: each card's)")
+    parser.add_argument("--no-photoclinometry", dest="photoclinometry", action="store_false",
+                        help="run the engine with PHOTOCLINOMETRY off on the renders (default: on, the engine's default)")
     parser.add_argument("--scales", choices=("multi", "single"), default="multi",
                         help="the engine's SCALES: multi (its default, ½×, 1×, 2× averaged) or single (1×)")
     parser.add_argument("--no-figures", action="store_true")
@@ -594,7 +597,7 @@ def main(argv=None):
         print(text, flush=True)
 
     os.makedirs(args.out, exist_ok=True)
-    runners = [ModelRunner(path, name, args.threads, args.graph_optimization, args.scales)
+    runners = [ModelRunner(path, name, args.threads, args.graph_optimization, args.scales, args.photoclinometry)
                for path, name in zip(args.models, unique_names(args.models))]
     for runner in runners:
         runner.open()
@@ -635,7 +638,7 @@ def main(argv=None):
                    "metrics": list(METRICS), "bar": BAR, "baseline": "Pentland 1990 linear SFS, true sun",
                    "synthetic_pairs": n_synthetic, "synthetic_size": args.synthetic_size,
                    "threads": args.threads, "graph_optimization": args.graph_optimization or "card",
-                   "scales": args.scales,
+                   "scales": args.scales, "photoclinometry": args.photoclinometry,
                    "python": platform.python_version(),
                    "gdal": gdal.__version__, "seconds": round(time.perf_counter() - started, 1)},
         "scenes": [{"set": s.set, "dem": s.dem, "factor": s.factor, "pixel_m": s.pixel_m,
