@@ -200,18 +200,16 @@ def case_offset_solve(windows):
 def case_photoclinometry(size=1024, repeats=3):
     """The photoclinometric refinement of one size² window (engine/photoclinometry.py), model-free: a smooth
     random DEM rendered as gdaldem does at 315°/45°, refined from its blurred self; median seconds."""
-    import math
     import numpy as np
     from scipy import ndimage
-    from dtm_estimator.engine.photoclinometry import Photoclinometry, refine_heights
+    from dtm_estimator.engine.flat_grey import hillshade_flat_grey
+    from dtm_estimator.engine.photoclinometry import (Photoclinometry, cos_incidence, horn_slopes, refine_heights,
+                                                      sun_vector)
     rng = np.random.default_rng(0)
     dem = ndimage.gaussian_filter(rng.standard_normal((size, size)), 4) * 40  # pixel units
-    p = ndimage.correlate(dem, [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], mode="nearest") / 8
-    q = -ndimage.correlate(dem, [[-1, -2, -1], [0, 0, 0], [1, 2, 1]], mode="nearest") / 8
-    s = math.sqrt(0.5)
-    cos_i = (s + p * s * s - q * s * s) / np.sqrt(1 + p * p + q * q)  # sun at 315° (north-west), 45°
-    image = (1 + np.round(254 * np.clip(cos_i, 0, 1))) / 127.5 - 1
-    plan = Photoclinometry(315.0, 45.0, -1.0, (1 + 254 * s) / 127.5 - 1, 1.0)
+    cos_i, _ = cos_incidence(*horn_slopes(dem, 1.0, 1.0), sun_vector(315.0, 45.0))
+    image = (1 + np.round(254 * np.clip(np.pad(cos_i, 1, mode="edge"), 0, 1))) / 127.5 - 1
+    plan = Photoclinometry(315.0, 45.0, -1.0, hillshade_flat_grey(45.0) / 127.5 - 1, 1.0)
     start = ndimage.gaussian_filter(dem, 3).astype(np.float32)
     times = []
     for _ in range(repeats):

@@ -43,7 +43,6 @@ PRIOR_WEIGHT = 0.01      # μ: small, so the image decides what it shows (holdin
 ITERATIONS = 40          # L-BFGS steps; the preconditioned problem settles within about 30
 MAX_GAIN = 20.0          # the amplitude step's bound either way (the validation renders need 0.1–2.5)
 SHADOW_COS = 0.02        # darker than this (i > 88.9°): a cast or self shadow, which fixes no slope
-PIXEL_UNITS = "pixel"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +83,7 @@ def plan_photoclinometry(options, card, source, ds, log):
             log(f"Photoclinometric refinement off: it needs both FLAT_GREY and SUN_ELEVATION; {missing[0]} "
                 "was not given.")
         return None
-    if card.height_units != PIXEL_UNITS:
+    if card.height_units != "pixel":
         log(f"Photoclinometric refinement off: {card.summary()} does not answer heights in pixel units.")
         return None
     zero, flat = source.to_input_range(0.0), source.to_input_range(options.flat_grey)

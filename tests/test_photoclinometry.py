@@ -11,6 +11,7 @@ import onnx_fixtures
 from rasters import read, utm_wkt, write_raster
 from validation.pentland import gdal_hillshade_array
 from dtm_estimator.engine import EngineError, EstimateOptions, estimate_dtm
+from dtm_estimator.engine.flat_grey import hillshade_flat_grey
 from dtm_estimator.engine.photoclinometry import (Photoclinometry, amplitude_gain, cos_incidence, horn_slopes,
                                                   horn_slopes_adjoint, refine_heights, shading_target, sun_vector)
 
@@ -31,8 +32,7 @@ def rolling_dem(size=160, seed=3):
 def gdaldem_plan(azimuth, elevation):
     """The photometry of a gdaldem hillshade read as 8-bit v/127.5 − 1 (the shipped models' input range)."""
     to_input = lambda v: v / 127.5 - 1.0  # noqa: E731
-    return Photoclinometry(azimuth, elevation, to_input(0.0), to_input(1 + 254 * math.sin(math.radians(elevation))),
-                           1.0)
+    return Photoclinometry(azimuth, elevation, to_input(0.0), to_input(hillshade_flat_grey(elevation)), 1.0)
 
 
 @pytest.mark.parametrize("azimuth", [270.0, 315.0, 120.0])
